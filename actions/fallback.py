@@ -1,0 +1,97 @@
+"""What the bot does when it did not understand: rephrase first, then offer a person."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.conversation import conversation, latest_language_detection
+from backend.db import session_scope
+from backend.services import handoff, users
+from bot.languages import is_native
+
+FALLBACK = "nlu_fallback"
+
+
+def _is_untranslatable(detection: dict) -> bool:
+    return bool(detection.get("reliable") and not is_native(detection.get("code")) and not detection.get("translated"))
+
+
+def _previous_user_message(tracker: Tracker) -> Optional[dict]:
+    seen_latest = False
+    for event in reversed(tracker.events):
+        if event.get("event") in ("session_started", "restart"):
+            return None
+        if event.get("event") == "user":
+            if seen_latest:
+                return event
+            seen_latest = True
+    return None
+
+
+def _was_a_miss(event: Optional[dict]) -> bool:
+    if not event:
+        return False
+    parse_data = event.get("parse_data") or {}
+    intent = (parse_data.get("intent") or {}).get("name")
+    return intent == FALLBACK and bool((event.get("text") or "").strip()) and not _is_untranslatable(
+        parse_data.get("language") or {}
+    )
+
+
+class ActionHandleFallback(Action):
+    def name(self) -> Text:
+        return "action_handle_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        if not (tracker.latest_message.get("text") or "").strip():
+            dispatcher.utter_message(response="utter_empty_message")
+            return []
+        if _is_untranslatable(latest_language_detection(tracker)):
+            dispatcher.utter_message(response="utter_translation_unavailable")
+            return []
+        if _was_a_miss(_previous_user_message(tracker)):
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("human_offered", True)]
+        dispatcher.utter_message(response="utter_rephrase")
+        return [SlotSet("human_offered", False)]
+
+
+class ActionRequestHuman(Action):
+    def name(self) -> Text:
+        return "action_request_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        talk = conversation(tracker)
+        reason = "fallback" if tracker.get_slot("human_offered") else "asked"
+        with session_scope() as session:
+            request, created = handoff.request_human(
+                session,
+                channel=talk.channel,
+                channel_user_id=talk.channel_user_id,
+                language=talk.language,
+                reason=reason,
+                last_message=_last_words(tracker),
+            )
+            user = users.identify(session, talk.channel, talk.channel_user_id)
+            users.set_language(session, user, talk.language, explicit=False)
+            reference = request.reference
+        response = "utter_human_requested" if created else "utter_human_already_requested"
+        dispatcher.utter_message(response=response, reference=reference)
+        return [SlotSet("human_offered", False)]
+
+
+def _last_words(tracker: Tracker) -> str:
+    """The user's last message that says something, for the team to read."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            text = (event.get("text") or "").strip()
+            if text and not text.startswith("/"):
+                return text
+    return ""

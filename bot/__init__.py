@@ -1,0 +1,1 @@
+"""Rasa-side package of Sahayak: language handling, NLU components, response localisation, CLI."""

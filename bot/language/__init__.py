@@ -1,0 +1,1 @@
+"""Language identification, preference resolution and language-name recognition."""

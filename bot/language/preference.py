@@ -1,0 +1,59 @@
+"""Which language to answer in.
+
+In order:
+1. a language the user chose ("switch to Tamil", "/lang ta") holds until they choose another;
+2. otherwise the language of the latest message, when it was clear enough (``reliable``);
+3. otherwise the last language the user clearly wrote in (this conversation, then what the backend stored);
+4. otherwise the best guess for the latest message, so that a brand-new user who writes "hola" is
+   answered in Spanish;
+5. otherwise the default language.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from bot.languages import DEFAULT_LANGUAGE
+
+
+def _detection(parse_data: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (parse_data or {}).get("language") or {}
+
+
+def reply_language(
+    parse_history: Iterable[Mapping[str, Any]],
+    preferred: str | None,
+    remembered: str | None,
+    default: str = DEFAULT_LANGUAGE,
+) -> str:
+    """``parse_history``: parse data of the user's messages in this conversation, newest first."""
+    if preferred:
+        return preferred
+    history = list(parse_history)
+    latest = _detection(history[0]) if history else {}
+    for parse_data in history:
+        detection = _detection(parse_data)
+        if detection.get("reliable") and detection.get("code"):
+            return detection["code"]
+    if remembered:
+        return remembered
+    if latest.get("code"):
+        return latest["code"]
+    return default
+
+
+def core_parse_history(tracker: Any) -> list[Mapping[str, Any]]:
+    """Parse data of the user messages of a Rasa core tracker since the session started, newest first."""
+    from rasa.shared.core.events import UserUttered
+
+    return [e.parse_data for e in reversed(tracker.applied_events()) if isinstance(e, UserUttered)]
+
+
+def sdk_parse_history(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The same for the event dicts an action server receives."""
+    history = []
+    for event in reversed(list(events)):
+        if event.get("event") in ("session_started", "restart"):
+            break
+        if event.get("event") == "user":
+            history.append(event.get("parse_data") or {})
+    return history

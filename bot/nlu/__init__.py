@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components, registered with Rasa's default recipe on import."""
