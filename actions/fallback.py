@@ -77,7 +77,7 @@ class ActionRequestHuman(Action):
                 channel_user_id=talk.channel_user_id,
                 language=talk.language,
                 reason=reason,
-                last_message=_last_words(tracker),
+                last_message=_last_words(tracker, misunderstood_only=reason == "fallback"),
             )
             user = users.identify(session, talk.channel, talk.channel_user_id)
             users.set_language(session, user, talk.language, explicit=False)
@@ -87,11 +87,13 @@ class ActionRequestHuman(Action):
         return [SlotSet("human_offered", False)]
 
 
-def _last_words(tracker: Tracker) -> str:
-    """The user's last message that says something, for the team to read."""
+def _last_words(tracker: Tracker, misunderstood_only: bool) -> str:
+    """What the team should read first: the last message the bot did not understand, or else the last one."""
     for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            text = (event.get("text") or "").strip()
-            if text and not text.startswith("/"):
-                return text
+        if event.get("event") != "user":
+            continue
+        text = (event.get("text") or "").strip()
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if text and not text.startswith("/") and (not misunderstood_only or intent == FALLBACK):
+            return text
     return ""

@@ -13,7 +13,6 @@ import copy
 import logging
 from typing import Any, Dict, Optional, Text
 
-from rasa.core.nlg.generator import NaturalLanguageGenerator
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -27,15 +26,17 @@ logger = logging.getLogger(__name__)
 REPLY_LANGUAGE = "reply_language"
 
 
-class LocalisedNLG(NaturalLanguageGenerator):
+class LocalisedNLG(TemplatedNaturalLanguageGenerator):
+    """English is this generator's own ``responses``: Rasa's agent creates the NLG before it loads the model
+    and then sets ``responses`` from the model's domain, but only on a TemplatedNaturalLanguageGenerator."""
+
     def __init__(self, endpoint_config: Any = None, domain: Optional[Domain] = None) -> None:
-        responses = domain.responses if domain else {}
-        self._generators: Dict[str, TemplatedNaturalLanguageGenerator] = {
-            SOURCE_LANGUAGE: TemplatedNaturalLanguageGenerator(responses)
+        super().__init__(domain.responses if domain else {})
+        self._locales: Dict[str, TemplatedNaturalLanguageGenerator] = {
+            language: TemplatedNaturalLanguageGenerator(cached_locale(language))
+            for language in NATIVE_LANGUAGES
+            if language != SOURCE_LANGUAGE
         }
-        for language in NATIVE_LANGUAGES:
-            if language != SOURCE_LANGUAGE:
-                self._generators[language] = TemplatedNaturalLanguageGenerator(cached_locale(language))
         self._translator = None
 
     async def generate(
@@ -48,14 +49,12 @@ class LocalisedNLG(NaturalLanguageGenerator):
         language = kwargs.pop(REPLY_LANGUAGE, None) or language_of(tracker)
         kwargs.setdefault("language_name", endonym(language))
         slots = tracker.current_slot_values()
-        generator = self._generators.get(language) if is_native(language) else None
-        response = generator.generate_from_slots(utter_action, slots, output_channel, **kwargs) if generator else None
+        locale = self._locales.get(language)
+        response = locale.generate_from_slots(utter_action, slots, output_channel, **kwargs) if locale else None
         if response is None:
-            if generator is not None:
+            if locale is not None:
                 logger.warning("No %s response for %s in its catalogue; answering in English.", language, utter_action)
-            response = self._generators[SOURCE_LANGUAGE].generate_from_slots(
-                utter_action, slots, output_channel, **kwargs
-            )
+            response = super().generate_from_slots(utter_action, slots, output_channel, **kwargs)
             if response is not None and not is_native(language):
                 response = await self._translated(response, language)
         return response

@@ -95,7 +95,7 @@ def _lingua():
 def warm_up() -> None:
     """Load lingua's models and the lexicons now rather than on the first message."""
     _lingua()
-    for name in ("en", "hi-Latn", "ta-Latn"):
+    for name in ("en", "es", "hi-Latn", "ta-Latn"):
         lexicon(name)
 
 
@@ -163,6 +163,11 @@ def _detect_latin(text: str, words: list[str], share: float) -> Detection:
     if romanized and romanized_share * len(words) >= 1 and romanized_share >= 0.25:
         reliable = len(words) >= 3 or (len(words) == 2 and romanized_share >= 1.0)
         return Detection(romanized, min(1.0, romanized_share + 0.3) * share, reliable=reliable, script="Latin")
+    spanish = lexicon("es")
+    spanish_share = sum(word in spanish for word in words) / len(words)
+    if spanish_share >= 0.5 and spanish_share > english_share:
+        # lingua hesitates on one or two Spanish words ("hola", "gracias amigo"); the lexicon does not.
+        return Detection("es", spanish_share * share, reliable=len(words) >= 3, script="Latin")
     scores = _lingua_scores(text, LATIN_CANDIDATES)
     if not scores:
         return Detection("en", 0.0, False, "Latin")

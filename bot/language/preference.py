@@ -4,8 +4,8 @@ In order:
 1. a language the user chose ("switch to Tamil", "/lang ta") holds until they choose another;
 2. otherwise the language of the latest message, when it was clear enough (``reliable``);
 3. otherwise the last language the user clearly wrote in (this conversation, then what the backend stored);
-4. otherwise the best guess for the latest message, so that a brand-new user who writes "hola" is
-   answered in Spanish;
+4. otherwise the best guess for the latest message when it is a fair one (``GUESS_CONFIDENCE``), so that a
+   brand-new user who writes "hola" is answered in Spanish, but keyboard mash is not;
 5. otherwise the default language.
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from bot.languages import DEFAULT_LANGUAGE
+
+GUESS_CONFIDENCE = 0.5
 
 
 def _detection(parse_data: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -36,7 +38,7 @@ def reply_language(
             return detection["code"]
     if remembered:
         return remembered
-    if latest.get("code"):
+    if latest.get("code") and (latest.get("confidence") or 0) >= GUESS_CONFIDENCE:
         return latest["code"]
     return default
 

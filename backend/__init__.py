@@ -1,0 +1,1 @@
+"""Sahayak backend: configuration, database, domain services and HTTP API."""

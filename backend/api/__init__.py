@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI). Run with ``uvicorn backend.api.app:app``."""

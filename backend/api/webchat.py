@@ -1,0 +1,124 @@
+"""The browser chat: the static page and a proxy to Rasa's REST channel."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, StrictStr, validator
+
+from backend.api import chat_cookie
+from backend.api.deps import get_app_settings
+from backend.config import Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["web chat"])
+
+PAGE = Path(__file__).resolve().parent / "static" / "webchat.html"
+MAX_MESSAGE_CHARS = 10_000
+# Raw body cap checked before JSON parsing; generous enough for 10,000 escaped characters.
+MAX_BODY_BYTES = 128 * 1024
+RASA_TIMEOUT_SECONDS = 15.0
+UNREACHABLE = "The assistant is not reachable right now. Please try again in a moment."
+TOO_LONG = f"The message is too long: at most {MAX_MESSAGE_CHARS:,} characters are allowed."
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src * data:; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+class ChatMessage(BaseModel):
+    message: StrictStr
+
+    @validator("message")
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must not be empty")
+        return value
+
+
+@router.get("/", include_in_schema=False)
+def webchat_page() -> FileResponse:
+    return FileResponse(PAGE, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+@router.post(
+    "/chat/messages",
+    responses={413: {"description": "Message too long"}, 502: {"description": "Rasa unreachable"}},
+)
+async def post_message(
+    body: ChatMessage,
+    request: Request,
+    settings: Settings = Depends(get_app_settings),
+) -> JSONResponse:
+    """Send the message to the assistant and return its replies (Rasa's REST channel format)."""
+    chat_id = chat_cookie.verify(settings.webchat_secret, request.cookies.get(chat_cookie.COOKIE_NAME))
+    new_cookie = chat_id is None
+    if chat_id is None:
+        chat_id = chat_cookie.new_id()
+
+    if len(body.message) > MAX_MESSAGE_CHARS:
+        response = JSONResponse({"detail": TOO_LONG}, status_code=413)
+    else:
+        replies = await _ask_rasa(request.app.state.http, settings.rasa_url, f"web-{chat_id}", body.message)
+        if replies is None:
+            response = JSONResponse({"detail": UNREACHABLE}, status_code=502)
+        else:
+            response = JSONResponse(replies)
+
+    if new_cookie:
+        response.set_cookie(
+            chat_cookie.COOKIE_NAME,
+            chat_cookie.sign(settings.webchat_secret, chat_id),
+            max_age=chat_cookie.COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+    return response
+
+
+async def _ask_rasa(client: httpx.AsyncClient, rasa_url: str, sender: str, message: str) -> Optional[list[Any]]:
+    """Rasa's reply list, or None when Rasa cannot be reached or answers garbage."""
+    try:
+        reply = await client.post(
+            f"{rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": message},
+            timeout=RASA_TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as exc:
+        log.warning("Rasa request failed: %s", type(exc).__name__)
+        return None
+    if reply.status_code != 200:
+        log.warning("Rasa answered HTTP %s", reply.status_code)
+        return None
+    try:
+        data = reply.json()
+    except ValueError:
+        log.warning("Rasa answered with invalid JSON")
+        return None
+    if not isinstance(data, list):
+        log.warning("Rasa answered with %s instead of a list", type(data).__name__)
+        return None
+    return data
+
+
+async def limit_body_size(request: Request, call_next: Any) -> Any:
+    """Reject oversized chat bodies before they are read and parsed."""
+    if request.method == "POST" and request.url.path == "/chat/messages":
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": TOO_LONG}, status_code=413)
+    return await call_next(request)

@@ -1,0 +1,219 @@
+"""ORM models. The schema itself is created by the Alembic migrations, which must match."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session, declarative_base, relationship, validates
+from sqlalchemy.types import TypeDecorator
+
+ROLES = ("customer", "retailer", "guardian", "agent", "admin")
+REQUEST_STATUSES = ("open", "closed")
+LAST_MESSAGE_MAX = 2000
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id = Column(Integer, primary_key=True)
+    display_name = Column(String(200), nullable=True)
+    role = Column(String(16), nullable=False, default="customer", server_default="customer")
+    preferred_language = Column(String(35), nullable=True)
+    language_explicit = Column(Boolean, nullable=False, default=False, server_default=false())
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    identities = relationship(
+        "ChannelIdentity",
+        back_populates="user",
+        cascade="all, delete-orphan",
+        order_by="ChannelIdentity.id",
+    )
+
+    def __repr__(self) -> str:
+        return f"<User id={self.id} role={self.role}>"
+
+
+class ChannelIdentity(Base):
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "channel_user_id"),)
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    channel_user_id = Column(String(255), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    last_seen_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    user = relationship("User", back_populates="identities")
+
+    def __repr__(self) -> str:
+        return f"<ChannelIdentity id={self.id} channel={self.channel}>"
+
+
+class AuditLog(Base):
+    """Append-only: updates and deletes are refused by the ORM and by database triggers."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "subject_type", "subject_id"),)
+
+    id = Column(Integer, primary_key=True)
+    at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    actor = Column(Text, nullable=False)
+    action = Column(Text, nullable=False)
+    subject_type = Column(String(50), nullable=True)
+    subject_id = Column(String(255), nullable=True)
+    details = Column(JSONType, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<AuditLog id={self.id} action={self.action}>"
+
+
+class HumanRequest(Base):
+    __tablename__ = "human_requests"
+    __table_args__ = (
+        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        # At most one open request per user, enforced by the database.
+        Index(
+            "uq_human_requests_open_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(None, "status", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    channel_user_id = Column(String(255), nullable=False)
+    language = Column(String(35), nullable=True)
+    reason = Column(String(50), nullable=False)
+    last_message = Column(Text, nullable=True)
+    status = Column(String(16), nullable=False, default="open", server_default="open")
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    user = relationship("User")
+
+    @property
+    def reference(self) -> str:
+        return f"H-{self.id:06d}"
+
+    @validates("last_message")
+    def _truncate_last_message(self, _key: str, value: Optional[str]) -> Optional[str]:
+        return truncate_last_message(value)
+
+    def __repr__(self) -> str:
+        return f"<HumanRequest id={self.id} status={self.status}>"
+
+
+def truncate_last_message(value: Optional[str]) -> Optional[str]:
+    return value[:LAST_MESSAGE_MAX] if value is not None else None
+
+
+class TranslationCache(Base):
+    __tablename__ = "translation_cache"
+    __table_args__ = (
+        UniqueConstraint(
+            "provider",
+            "source_language",
+            "target_language",
+            "text_hash",
+            name="uq_translation_cache_key",
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    provider = Column(String(32), nullable=False)
+    source_language = Column(String(35), nullable=False)
+    target_language = Column(String(35), nullable=False)
+    text_hash = Column(String(64), nullable=False)
+    source_text = Column(Text, nullable=False)
+    translated_text = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class AuditLogImmutable(RuntimeError):
+    """An attempt to change or delete an audit log entry."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in session.deleted:
+        if isinstance(obj, AuditLog):
+            raise AuditLogImmutable(f"audit log entry {obj.id} cannot be deleted")
+    for obj in session.dirty:
+        if isinstance(obj, AuditLog) and session.is_modified(obj):
+            raise AuditLogImmutable(f"audit log entry {obj.id} cannot be changed")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_audit_bulk_changes(state: Any) -> None:
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if table is AuditLog.__table__ or any(m.class_ is AuditLog for m in state.all_mappers):
+        raise AuditLogImmutable("audit log entries cannot be changed or deleted")

@@ -1,0 +1,1 @@
+"""Business rules. Each module takes an open SQLAlchemy session and never commits it."""
