@@ -46,8 +46,13 @@ _CODES_BY_LOWER = {code.lower(): code for code in LANGUAGE_CODES}
 
 _WORD = re.compile(r"[\w\u0900-\u0DFF'-]+", re.UNICODE)
 _COMMAND = re.compile(r"^\s*/lang(?:uage)?\s+(\S+)\s*$", re.IGNORECASE)
-# Inflected forms ("தமிழில்", "tamilla", "hindime") start with the name; shorter names would match too much.
-_MIN_PREFIX = 4
+# Case endings that may be glued to a language name ("tamilla", "tamizhil", "hindime", "englishku",
+# "தமிழில்"), and nothing else: "இந்தியா" (India) must not read as "இந்தி" (Hindi).
+_ENDINGS = ("la", "le", "lu", "il", "ile", "yil", "yile", "ku", "kku", "me", "mein", "mai", "ல", "லே", "ில்",
+            "ிலே", "ில", "ுல", "க்கு", "ுக்கு", "ை")
+_VIRAMA = "\u0bcd"
+# A language name followed by one of these names a place: "Tamil Nadu".
+_PLACE_WORDS = ("nadu", "naadu", "நாடு", "नाडु")
 
 
 @dataclass(frozen=True)
@@ -89,17 +94,19 @@ class LanguageNames:
         if command:
             return [command]
         mentions = []
-        for match in _WORD.finditer(text or ""):
+        words = list(_WORD.finditer(text or ""))
+        for index, match in enumerate(words):
             code = self._lookup(normalise(match.group()))
-            if code:
+            following = normalise(words[index + 1].group()) if index + 1 < len(words) else ""
+            if code and following not in _PLACE_WORDS:
                 mentions.append(LanguageMention(match.start(), match.end(), match.group(), code))
         return mentions
 
     def _lookup(self, word: str) -> str | None:
         if word in self.names:
             return self.names[word]
-        best = None
         for name, code in self.names.items():
-            if len(name) >= _MIN_PREFIX and word.startswith(name) and (best is None or len(name) > len(best[0])):
-                best = (name, code)
-        return best[1] if best else None
+            stem = name.removesuffix(_VIRAMA)
+            if len(stem) >= 3 and word.startswith(stem) and word[len(stem):] in _ENDINGS:
+                return code
+        return None

@@ -1,0 +1,66 @@
+"""Concurrent conversations against a Rasa REST webhook: latency per message and throughput."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from bench.common import percentile
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    messages: int
+    failures: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    def row(self, name: str) -> str:
+        return (f"{name:10} {self.concurrency:4d} {self.messages:6d} {self.failures:4d} {self.throughput:8.1f} "
+                f"{percentile(self.latencies_ms, 50):8.0f} {percentile(self.latencies_ms, 95):8.0f} "
+                f"{percentile(self.latencies_ms, 99):8.0f}")
+
+
+HEADER = f"{'bot':10} {'conc':>4} {'msgs':>6} {'fail':>4} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+
+
+async def _conversation(client: httpx.AsyncClient, url: str, script: list[str], latencies: list[float],
+                        failures: list[int]) -> None:
+    sender = f"bench-{uuid.uuid4().hex[:12]}"
+    for message in script:
+        started = time.perf_counter()
+        try:
+            response = await client.post(url, json={"sender": sender, "message": message})
+            ok = response.status_code == 200 and response.json()
+        except (httpx.HTTPError, ValueError):
+            ok = False
+        latencies.append((time.perf_counter() - started) * 1000)
+        if not ok:
+            failures.append(1)
+
+
+async def run_load(rasa_url: str, script: list[str], concurrency: int, conversations: int) -> LoadResult:
+    """``conversations`` conversations following ``script``, at most ``concurrency`` at a time."""
+    url = f"{rasa_url}/webhooks/rest/webhook"
+    latencies: list[float] = []
+    failures: list[int] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with gate:
+                await _conversation(client, url, script, latencies, failures)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(conversations)))
+        seconds = time.perf_counter() - started
+    return LoadResult(concurrency, len(latencies), len(failures), seconds, latencies)

@@ -1,0 +1,87 @@
+"""Per-language intent macro-F1 by cross-validation, our pipeline beside Rasa's default pipeline.
+
+    .venv/bin/python bench/nlu_cv.py [--folds 3] [--configs config.yml bench/configs/rasa_default.yml]
+
+Runs `rasa test nlu --cross-validation` on data/nlu for each config (same folds: Rasa shuffles with a fixed
+seed), then splits the test-fold predictions by the language folder each example came from. ``out_of_scope``
+is reported by our pipeline as ``nlu_fallback``; for both pipelines a gold ``out_of_scope`` counts as right
+when the prediction is ``out_of_scope`` or ``nlu_fallback``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import LANGUAGES, ROOT, load_examples, macro_f1  # noqa: E402
+
+FALLBACK = {"out_of_scope", "nlu_fallback"}
+
+
+def language_of_text() -> dict[str, str]:
+    index = {}
+    for language in LANGUAGES:
+        for text, _ in load_examples(ROOT / "data" / "nlu" / language / "nlu.yml"):
+            index[text.strip()] = language
+    return index
+
+
+def normalise(label: str | None) -> str:
+    return "nlu_fallback" if label in FALLBACK else (label or "None")
+
+
+def run(config: Path, folds: int, out: Path) -> tuple[dict[str, list[tuple[str, str]]], float]:
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "rasa", "test", "nlu", "--nlu", "data/nlu", "--config", str(config),
+         "--cross-validation", "--folds", str(folds), "--out", str(out), "--successes", "--errors", "--no-plot"],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    elapsed = time.monotonic() - started
+    index = language_of_text()
+    per_language: dict[str, list[tuple[str, str]]] = {language: [] for language in LANGUAGES}
+    for name in ("intent_successes.json", "intent_errors.json"):
+        for row in json.loads((out / name).read_text(encoding="utf-8")):
+            language = index.get(row["text"].strip())
+            if language:
+                gold, predicted = normalise(row["intent"]), normalise((row.get("intent_prediction") or {}).get("name"))
+                per_language[language].append((gold, predicted))
+    return per_language, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--configs", nargs="+", default=["config.yml", "bench/configs/rasa_default.yml"])
+    parser.add_argument("--out", default="bench/results/nlu_cv")
+    args = parser.parse_args()
+    results = {}
+    for config in args.configs:
+        out = ROOT / args.out / Path(config).stem
+        results[config], elapsed = run(ROOT / config, args.folds, out)
+        print(f"{config}: {args.folds}-fold cross-validation took {elapsed:.0f} s")
+    print(f"\n{'language':9} {'n':>5} " + " ".join(f"{Path(c).stem + ' F1':>16} {'errors':>6}" for c in args.configs))
+    for language in LANGUAGES:
+        cells = []
+        n = 0
+        for config in args.configs:
+            pairs = results[config][language]
+            n = len(pairs)
+            errors = sum(g != p for g, p in pairs)
+            cells.append(f"{macro_f1(pairs):16.3f} {errors:6d}")
+        print(f"{language:9} {n:5d} " + " ".join(cells))
+    for config in args.configs:
+        pairs = [p for language in LANGUAGES for p in results[config][language]]
+        confused = Counter((g, p) for g, p in pairs if g != p).most_common(5)
+        print(f"{Path(config).stem}: all {macro_f1(pairs):.3f}, errors {sum(g != p for g, p in pairs)}; most confused "
+              + ", ".join(f"{g}->{p} x{n}" for (g, p), n in confused))
+
+
+if __name__ == "__main__":
+    main()
