@@ -196,6 +196,19 @@ class TranslationCache(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class InboundMessage(Base):
+    """One delivery of a message from a channel, by the channel's own id (Telegram's update_id, Twilio's
+    MessageSid): a second delivery of the same id is a retry, not a new message."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_messages_delivery"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    external_id = Column(String(128), nullable=False)
+    received_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
 class AuditLogImmutable(RuntimeError):
     """An attempt to change or delete an audit log entry."""
 

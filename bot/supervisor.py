@@ -72,11 +72,8 @@ def services(config: StackConfig, model: Path) -> list[Service]:
     if config.rasa_token:
         rasa += ["--auth-token", config.rasa_token]
     return [
-        Service("backend", [python, "-m", "uvicorn", "backend.api.app:app", "--host", config.backend_host,
-                            "--port", str(config.backend_port),
-                            # Rasa pins websockets 10, older than uvicorn's default implementation needs.
-                            "--ws", "wsproto"],
-                f"http://127.0.0.1:{config.backend_port}/health"),
+        Service("backend", [python, "-m", "backend.api"], f"http://127.0.0.1:{config.backend_port}/health",
+                env={"BACKEND_HOST": config.backend_host, "BACKEND_PORT": str(config.backend_port)}),
         Service("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.action_port)],
                 f"http://127.0.0.1:{config.action_port}/health", env={"SANIC_HOST": "127.0.0.1"}),
         Service("rasa", rasa, f"{config.rasa_url}/"),
@@ -92,7 +89,7 @@ class Supervisor:
 
     def run(self, ready_timeout: float = 300.0) -> int:
         env = {**os.environ, **self.config.environment(), "PYTHONUNBUFFERED": "1"}
-        signal.signal(signal.SIGTERM, self._on_signal)
+        previous_handler = signal.signal(signal.SIGTERM, self._on_signal)
         try:
             for service in self.services:
                 service.start(env)
@@ -111,6 +108,7 @@ class Supervisor:
         finally:
             for service in reversed(self.services):
                 service.stop()
+            signal.signal(signal.SIGTERM, previous_handler)
 
     def _on_signal(self, *_: object) -> None:
         raise KeyboardInterrupt

@@ -13,9 +13,9 @@ def main() -> None:
         settings = get_settings()
     except ConfigError as exc:
         sys.exit(str(exc))
-    # ws="none": Rasa pins websockets 10, which uvicorn's default websocket support cannot
-    # import, and this API serves no websockets. Plain `uvicorn ...` needs `--ws none` too.
-    uvicorn.run("backend.api.app:app", host=settings.backend_host, port=settings.backend_port, ws="none")
+    # Rasa pins websockets 10, which uvicorn's default websocket implementation cannot import; wsproto
+    # serves websockets without it. Plain `uvicorn ...` needs `--ws wsproto` (or `--ws none`) too.
+    uvicorn.run("backend.api.app:app", host=settings.backend_host, port=settings.backend_port, ws="wsproto")
 
 
 if __name__ == "__main__":

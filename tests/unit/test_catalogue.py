@@ -31,3 +31,14 @@ def test_the_check_catches_a_missing_key_a_lost_placeholder_and_changed_buttons(
     assert ("utter_c", "missing") in problems
     assert ("utter_a", "variation") in problems
     assert any(key == "utter_b" for key, _ in problems)
+
+
+def test_render_response_fills_params_in_the_users_language():
+    from bot.render import UnknownResponse, render_response
+
+    hindi = render_response("utter_human_requested", "hi", {"reference": "H-000042"})
+    assert "H-000042" in hindi["text"] and hindi["text"] != render_response(
+        "utter_human_requested", "en", {"reference": "H-000042"})["text"]
+    assert render_response("utter_offer_human", "ta")["buttons"][0]["payload"] == "/affirm"
+    with pytest.raises(UnknownResponse):
+        render_response("utter_no_such_thing", "en")
