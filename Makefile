@@ -53,12 +53,12 @@ chat: setup
 	$(PY) -m bot chat
 
 validate: setup
-	$(PY) -m rasa data validate --fail-on-warnings
+	$(PY) -m bot.rasa_cli data validate --fail-on-warnings
 
 # Unit tests first (fast, no model), then data validation, training if needed, and the tests that use the
 # trained model and the real servers. One pytest run, so its closing line counts every test.
 test: setup
-	$(PY) -m rasa data validate --fail-on-warnings
+	$(PY) -m bot.rasa_cli data validate --fail-on-warnings
 	$(PY) -m bot train
 	$(PY) -m pytest -p no:cacheprovider
 

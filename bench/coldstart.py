@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT  # noqa: E402
-from bench.servers import free_port, moodbot_project, workdir  # noqa: E402
+from bench.servers import free_port, moodbot_project, rasa_env, workdir  # noqa: E402
 from bot.stack import StackConfig  # noqa: E402
 from bot.supervisor import services  # noqa: E402
 from bot.training import MODEL  # noqa: E402
@@ -90,8 +90,8 @@ def main() -> None:
         helper.wait(60)
     project = moodbot_project(work)
     port = free_port()
-    measure("rasa (moodbot)", [sys.executable, "-m", "rasa", "run", "--port", str(port), "--interface", "127.0.0.1"],
-            project, os.environ.copy(), f"http://127.0.0.1:{port}/webhooks/rest/webhook", message)
+    measure("rasa (moodbot)", [sys.executable, "-m", "bot.rasa_cli", "run", "--port", str(port), "--interface", "127.0.0.1"],
+            project, rasa_env(), f"http://127.0.0.1:{port}/webhooks/rest/webhook", message)
 
 
 if __name__ == "__main__":

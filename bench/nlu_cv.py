@@ -39,7 +39,7 @@ def normalise(label: str | None) -> str:
 def run(config: Path, folds: int, out: Path) -> tuple[dict[str, list[tuple[str, str]]], float]:
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "rasa", "test", "nlu", "--nlu", "data/nlu", "--config", str(config),
+        [sys.executable, "-m", "bot.rasa_cli", "test", "nlu", "--nlu", "data/nlu", "--config", str(config),
          "--cross-validation", "--folds", str(folds), "--out", str(out), "--successes", "--errors", "--no-plot"],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

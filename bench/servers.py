@@ -17,6 +17,11 @@ from typing import Iterator
 from bench.common import ROOT
 
 
+def rasa_env() -> dict[str, str]:
+    """Environment for a Rasa process outside the repository (the moodbot): bot.rasa_cli must be importable."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,8 +75,8 @@ def moodbot_project(workdir: Path) -> Path:
     project = workdir / "moodbot"
     if not (project / "models").exists() or not any((project / "models").glob("*.tar.gz")):
         shutil.rmtree(project, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(project)],
-                       cwd=workdir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "bot.rasa_cli", "init", "--no-prompt", "--init-dir", str(project)],
+                       cwd=workdir, env=rasa_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return project
 
 
@@ -80,9 +85,9 @@ def moodbot(workdir: Path) -> Iterator[str]:
     project = moodbot_project(workdir)
     port = free_port()
     log = workdir / "moodbot.log"
-    process = subprocess.Popen([sys.executable, "-m", "rasa", "run", "--enable-api", "--interface", "127.0.0.1",
-                                "--port", str(port)], cwd=project, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "bot.rasa_cli", "run", "--enable-api", "--interface", "127.0.0.1",
+                                "--port", str(port)], cwd=project, env=rasa_env(), stdout=log.open("w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait(f"http://127.0.0.1:{port}/", process, 600, log)
         yield f"http://127.0.0.1:{port}"

@@ -67,7 +67,7 @@ class Service:
 
 def services(config: StackConfig, model: Path) -> list[Service]:
     python = sys.executable
-    rasa = [python, "-m", "rasa", "run", "--enable-api", "--model", str(model), "--interface", config.rasa_host,
+    rasa = [python, "-m", "bot.rasa_cli", "run", "--enable-api", "--model", str(model), "--interface", config.rasa_host,
             "--port", str(config.rasa_port), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
     if config.rasa_token:
         rasa += ["--auth-token", config.rasa_token]

@@ -34,7 +34,7 @@ def train(force: bool = False) -> bool:
         return False
     current = fingerprint()
     subprocess.run(
-        [sys.executable, "-m", "rasa", "train", "--fixed-model-name", MODEL.name.removesuffix(".tar.gz"),
+        [sys.executable, "-m", "bot.rasa_cli", "train", "--fixed-model-name", MODEL.name.removesuffix(".tar.gz"),
          "--out", str(MODEL.parent), "--force"],
         cwd=ROOT,
         check=True,

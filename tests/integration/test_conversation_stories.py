@@ -36,7 +36,7 @@ def test_there_are_conversation_tests_for_every_intent_in_every_native_language(
 def run_stories(stories: Path, out: Path) -> dict:
     assert MODEL.exists(), "train first: python -m bot train"
     result = subprocess.run(
-        [sys.executable, "-m", "rasa", "test", "core", "--e2e", "--stories", str(stories), "--model", str(MODEL),
+        [sys.executable, "-m", "bot.rasa_cli", "test", "core", "--e2e", "--stories", str(stories), "--model", str(MODEL),
          "--out", str(out), "--no-plot"],
         cwd=ROOT, env={**os.environ, "ACTION_PORT": os.environ.get("ACTION_PORT", "5055")},
         capture_output=True, text=True, timeout=900,
