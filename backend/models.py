@@ -27,6 +27,8 @@ from sqlalchemy.types import TypeDecorator
 
 ROLES = ("customer", "retailer", "guardian", "agent", "admin")
 REQUEST_STATUSES = ("open", "closed")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+OUTBOX_UNFINISHED = ("pending", "sending")
 LAST_MESSAGE_MAX = 2000
 
 NAMING_CONVENTION = {
@@ -207,6 +209,56 @@ class InboundMessage(Base):
     channel = Column(String(32), nullable=False)
     external_id = Column(String(128), nullable=False)
     received_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
+_OUTBOX_UNFINISHED_ONLY = text(_in("status", OUTBOX_UNFINISHED))
+
+
+class OutboxMessage(Base):
+    """A proactive message to one user, delivered by the outbox worker (backend.notifications).
+
+    Either a catalogue ``response`` with ``params``, rendered at delivery time in the recipient's language,
+    or a ready ``text``. ``channel`` and ``address`` record where it was actually delivered.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        CheckConstraint("(response IS NULL) <> (text IS NULL)", name="content"),
+        UniqueConstraint("idempotency_key", name="uq_outbox_messages_idempotency_key"),
+        Index(None, "status", "id"),
+        # Per-recipient ordering looks up a user's older unfinished messages; few rows are unfinished.
+        Index(
+            "ix_outbox_messages_unfinished_user",
+            "user_id",
+            "id",
+            sqlite_where=_OUTBOX_UNFINISHED_ONLY,
+            postgresql_where=_OUTBOX_UNFINISHED_ONLY,
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(50), nullable=False)
+    response = Column(String(100), nullable=True)
+    params = Column(JSONType, nullable=True)
+    text = Column(Text, nullable=True)
+    idempotency_key = Column(String(255), nullable=False)
+    status = Column(String(16), nullable=False, default="pending", server_default="pending")
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    lease_until = Column(UTCDateTime, nullable=True)
+    claim_token = Column(String(32), nullable=True, index=True)
+    last_error = Column(Text, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    sent_at = Column(UTCDateTime, nullable=True)
+    channel = Column(String(32), nullable=True)
+    address = Column(String(255), nullable=True)
+
+    user = relationship("User")
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage id={self.id} kind={self.kind} status={self.status}>"
 
 
 class AuditLogImmutable(RuntimeError):

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.api import admin, health, webchat
+from backend.api import admin, health, outbox, webchat
 from backend.config import Settings, get_settings
 from backend.db import DatabaseUnavailable
 
@@ -33,6 +33,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webchat.router)
     app.include_router(admin.router)
+    app.include_router(outbox.router)
     return app
 
 

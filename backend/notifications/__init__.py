@@ -1,0 +1,1 @@
+"""Proactive notifications: the durable outbox, the sender interface and the delivery worker."""

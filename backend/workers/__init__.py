@@ -1,0 +1,1 @@
+"""Background processes, each run as ``python -m backend.workers.<name>``."""
