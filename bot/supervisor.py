@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from bot.stack import StackConfig
 
@@ -24,9 +25,11 @@ LOG_DIR = Path(os.environ.get("SAHAYAK_LOG_DIR") or ROOT / "var" / "log")
 
 @dataclass
 class Service:
+    """A process of the stack; one without ``ready_url`` (a worker) is ready once it is running."""
+
     name: str
     command: list[str]
-    ready_url: str
+    ready_url: str | None
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
@@ -43,6 +46,8 @@ class Service:
         )
 
     def is_ready(self) -> bool:
+        if self.ready_url is None:
+            return self.process is not None and self.process.poll() is None
         try:
             with urllib.request.urlopen(self.ready_url, timeout=1) as response:
                 return response.status < 500
@@ -65,19 +70,26 @@ class Service:
             self.process.wait()
 
 
-def services(config: StackConfig, model: Path) -> list[Service]:
+def services(config: StackConfig, model: Path, environ: Mapping[str, str] = os.environ) -> list[Service]:
     python = sys.executable
-    rasa = [python, "-m", "bot.rasa_cli", "run", "--enable-api", "--model", str(model), "--interface", config.rasa_host,
-            "--port", str(config.rasa_port), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+    rasa = [python, "-m", "bot.rasa_cli", "run", "--enable-api", "--model", str(model), "--interface",
+            config.rasa_host, "--port", str(config.rasa_port), "--endpoints", "endpoints.yml",
+            "--credentials", "credentials.yml"]
     if config.rasa_token:
         rasa += ["--auth-token", config.rasa_token]
-    return [
+    group = [
         Service("backend", [python, "-m", "backend.api"], f"http://127.0.0.1:{config.backend_port}/health",
                 env={"BACKEND_HOST": config.backend_host, "BACKEND_PORT": str(config.backend_port)}),
         Service("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.action_port)],
                 f"http://127.0.0.1:{config.action_port}/health", env={"SANIC_HOST": "127.0.0.1"}),
         Service("rasa", rasa, f"{config.rasa_url}/"),
+        Service("outbox", [python, "-m", "backend.workers.outbox"], None),
     ]
+    if environ.get("TELEGRAM_BOT_TOKEN") and not environ.get("TELEGRAM_WEBHOOK_URL"):
+        # No public HTTPS address for a webhook: fetch updates from Telegram and hand them to Rasa's webhook.
+        group.append(Service("telegram-polling", [python, "-m", "connectors.telegram_polling"],
+                             f"{config.rasa_url}/webhooks/telegram/"))
+    return group
 
 
 class Supervisor:

@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from tests.fakes.libretranslate import FakeLibreTranslate
+from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN, FakeTelegram
+from tests.fakes.twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID, AUTH_TOKEN as TWILIO_AUTH_TOKEN, FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 600
@@ -33,6 +35,32 @@ def pseudo_translation(text: str, source: str, target: str) -> str:
     return f"[{target}] {text}"
 
 
+# Twilio: the channel sends through the fake Twilio API and checks signatures against a public URL, as behind
+# a proxy (tests/integration/test_twilio.py signs for that URL and posts to Rasa on loopback).
+TWILIO_PUBLIC_URL = "https://sahayak.example.org/webhooks/twilio/webhook"
+TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
+TWILIO_SMS_FROM = "+15005550006"
+
+
+def twilio_environment(twilio: FakeTwilio) -> dict[str, str]:
+    return {"TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID, "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+            "TWILIO_WHATSAPP_FROM": TWILIO_WHATSAPP_FROM, "TWILIO_SMS_FROM": TWILIO_SMS_FROM,
+            "TWILIO_PUBLIC_URL": TWILIO_PUBLIC_URL, "TWILIO_API_BASE_URL": twilio.url, "TWILIO_TIMEOUT": "5"}
+
+
+# Telegram: the channel sends through the fake Bot API; tests/integration/test_telegram.py posts updates to Rasa's
+# webhook with this secret, as Telegram (or the poller) does.
+TELEGRAM_WEBHOOK_SECRET = "integration-telegram-secret"
+
+
+def telegram_environment(telegram: FakeTelegram) -> dict[str, str]:
+    return {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
+            "TELEGRAM_API_BASE_URL": telegram.url, "TELEGRAM_TIMEOUT": "5",
+            # Webhook mode: the tests deliver updates to the webhook themselves, and the one poller test runs
+            # its own poller (two pollers would compete for the same updates).
+            "TELEGRAM_WEBHOOK_URL": "https://sahayak.example/webhooks/telegram/webhook"}
+
+
 @dataclass
 class Stack:
     rasa_url: str
@@ -40,6 +68,8 @@ class Stack:
     database_url: str
     translator: FakeLibreTranslate
     log_dir: Path
+    twilio: FakeTwilio | None = None
+    telegram: FakeTelegram | None = None
 
     def say(self, sender: str, message, timeout: float = 30) -> list[dict]:
         response = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook",
@@ -53,7 +83,8 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     ports = {"RASA_PORT": free_port(), "ACTION_PORT": free_port(), "BACKEND_PORT": free_port()}
     database_url = f"sqlite:///{tmp / 'sahayak.db'}"
-    with FakeLibreTranslate(otherwise=pseudo_translation) as translator:
+    with FakeLibreTranslate(otherwise=pseudo_translation) as translator, FakeTwilio() as twilio, \
+            FakeTelegram() as telegram:
         env = {
             **os.environ,
             **{name: str(port) for name, port in ports.items()},
@@ -63,6 +94,8 @@ def stack(tmp_path_factory):
             "TRANSLATION_TIMEOUT": "5",
             "ADMIN_API_KEY": "integration-test-key",
             "SAHAYAK_LOG_DIR": str(tmp / "log"),
+            **twilio_environment(twilio),
+            **telegram_environment(telegram),
         }
         output = (tmp / "supervisor.log").open("w")
         process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=output,
@@ -70,7 +103,7 @@ def stack(tmp_path_factory):
         try:
             _wait_until_running(process, tmp / "supervisor.log", tmp / "log")
             yield Stack(f"http://127.0.0.1:{ports['RASA_PORT']}", f"http://127.0.0.1:{ports['BACKEND_PORT']}",
-                        database_url, translator, tmp / "log")
+                        database_url, translator, tmp / "log", twilio=twilio, telegram=telegram)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:

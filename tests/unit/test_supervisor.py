@@ -72,3 +72,13 @@ def test_interrupt_stops_every_service(supervisor):
     threading.Thread(target=interrupt_when_running, daemon=True).start()
     assert supervisor.run(ready_timeout=60) == 0
     assert all(s.process.poll() is not None for s in services)
+
+
+def test_the_telegram_poller_runs_only_with_a_token_and_no_public_webhook():
+    from bot.supervisor import services
+
+    config = StackConfig("127.0.0.1", 5005, 5055, "127.0.0.1", 8000, None)
+    names = lambda environ: [s.name for s in services(config, Path("m.tar.gz"), environ)]  # noqa: E731
+    assert names({}) == ["backend", "actions", "rasa", "outbox"]
+    assert "telegram-polling" in names({"TELEGRAM_BOT_TOKEN": "1:a"})
+    assert "telegram-polling" not in names({"TELEGRAM_BOT_TOKEN": "1:a", "TELEGRAM_WEBHOOK_URL": "https://x/y"})

@@ -1,0 +1,118 @@
+"""Fixtures and helpers of the Telegram connector tests, imported by them (channels' tests here keep their
+own fixtures): the fake Bot API, a migrated database, a channel served by Sanic on a loopback port exactly as Rasa
+mounts it, a stand-in for Rasa's agent, and a small file server for media."""
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Optional
+
+import pytest
+from rasa.core.channels.channel import InputChannel, UserMessage, register
+from sanic import Sanic
+
+from backend.db import migrate, reset_engine
+from tests.fakes.telegram import FakeTelegram
+
+
+@pytest.fixture
+def telegram():
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sahayak.db'}"
+    migrate(url)
+    yield url
+    reset_engine(url)
+
+
+class StubAgent:
+    """Stands in for Rasa's agent: records each message and answers with ``reply(message)``, a list of Rasa
+    responses, through the message's output channel, as Rasa's processor does."""
+
+    def __init__(self, reply: Optional[Callable[[UserMessage], list]] = None) -> None:
+        self.messages: list[UserMessage] = []
+        self.reply = reply or (lambda message: [{"text": f"echo: {message.text}"}])
+
+    async def handle_message(self, message: UserMessage) -> None:
+        self.messages.append(message)
+        for response in self.reply(message):
+            await message.output_channel.send_response(message.sender_id, dict(response))
+
+
+@pytest.fixture
+async def serve(monkeypatch):
+    """``await serve(channel, agent)``: the channel's blueprint on a loopback port, mounted by Rasa's own
+    ``register`` under /webhooks/; returns the server's base URL."""
+    # Sanic rewrites its request handling code once per app unless in test mode, which fails for a second app.
+    monkeypatch.setattr(Sanic, "test_mode", True)
+    servers = []
+
+    async def start(channel: InputChannel, agent: StubAgent) -> str:
+        app = Sanic(f"telegram_test_{uuid.uuid4().hex}", configure_logging=False)
+        app.ctx.agent = agent
+        register([channel], app, route="/webhooks/")
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+        await server.startup()
+        await server.after_start()
+        servers.append(server)
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    yield start
+    for server in servers:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+
+
+class FileServer:
+    """Serves ``files`` (path -> (content type, bytes)) on loopback, like the backend serving a chart."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, bytes]] = {}
+        files = self.files
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path not in files:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                content_type, data = files[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def file_server():
+    server = FileServer()
+    yield server
+    server.close()
