@@ -12,7 +12,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Optional
 
 from bench.common import ROOT
 
@@ -51,11 +51,15 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def sahayak(workdir: Path) -> Iterator[str]:
-    """Our whole stack on free ports with a fresh SQLite database; yields the Rasa URL."""
+def sahayak(workdir: Path, extra_env: Optional[Mapping[str, str]] = None) -> Iterator[str]:
+    """Our whole stack on free ports with a fresh SQLite database; yields the Rasa URL.
+
+    ``extra_env`` is added to the stack's environment (e.g. TELEGRAM_* pointing at a fake Bot API).
+    """
     ports = {"RASA_PORT": free_port(), "ACTION_PORT": free_port(), "BACKEND_PORT": free_port()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
-           "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "SAHAYAK_LOG_DIR": str(workdir / "log")}
+           "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "SAHAYAK_LOG_DIR": str(workdir / "log"),
+           **(extra_env or {})}
     log = workdir / "sahayak.log"
     process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log.open("w"),
                                stderr=subprocess.STDOUT, start_new_session=True)

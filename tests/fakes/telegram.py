@@ -85,6 +85,9 @@ class FakeTelegram:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # http.server writes headers and body separately; with Nagle's algorithm on, the body waits for the
+            # client's delayed ACK (about 40 ms on Linux), which Telegram's real API does not make us wait.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
