@@ -15,7 +15,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.language.names import LanguageNames
@@ -46,11 +46,19 @@ class IntentOverrides(GraphComponent):
         for message in messages:
             forced = self._forced_intent(message)
             if forced:
-                message.set(INTENT, {"name": forced, "confidence": 1.0}, add_to_output=True)
+                self._decide(message, forced, 1.0)
             elif (message.get(INTENT) or {}).get("name") == OUT_OF_SCOPE:
-                confidence = message.get(INTENT).get("confidence")
-                message.set(INTENT, {"name": FALLBACK, "confidence": confidence}, add_to_output=True)
+                self._decide(message, FALLBACK, message.get(INTENT).get("confidence"))
         return messages
+
+    @staticmethod
+    def _decide(message: Message, intent: str, confidence: float) -> None:
+        """Sets the intent and puts it at the top of the ranking, as Rasa's FallbackClassifier does: Rasa's own
+        evaluation (`rasa test nlu`) reads a fallback's ranking to find what the classifier would have said."""
+        decided = {"name": intent, "confidence": confidence}
+        ranking = [entry for entry in message.get(INTENT_RANKING_KEY) or [] if entry.get("name") != intent]
+        message.set(INTENT, decided, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [decided] + ranking, add_to_output=True)
 
     def _forced_intent(self, message: Message) -> str | None:
         text = (message.get(TEXT) or "").strip()

@@ -63,3 +63,11 @@ def test_overrides():
     untranslated = {"code": "fr", "reliable": True, "translated": False}
     assert classify("je voudrais parler à quelqu'un", language=untranslated) == "nlu_fallback"
     assert classify("hello there friend", language={"code": "en", "reliable": True}) == "greet"
+
+
+def test_an_overridden_intent_heads_the_ranking_with_what_the_classifier_said_behind_it():
+    ranking = [{"name": "out_of_scope", "confidence": 0.9}, {"name": "greet", "confidence": 0.1}]
+    message = Message(data={"text": "what's the weather", "intent": dict(ranking[0]), "intent_ranking": ranking})
+    IntentOverrides().process([message])
+    assert message.get("intent")["name"] == "nlu_fallback"
+    assert [e["name"] for e in message.get("intent_ranking")] == ["nlu_fallback", "out_of_scope", "greet"]
