@@ -79,6 +79,7 @@ def moodbot_project(workdir: Path) -> Path:
     project = workdir / "moodbot"
     if not (project / "models").exists() or not any((project / "models").glob("*.tar.gz")):
         shutil.rmtree(project, ignore_errors=True)
+        project.mkdir(parents=True)  # rasa init wants the folder to exist
         subprocess.run([sys.executable, "-m", "bot.rasa_cli", "init", "--no-prompt", "--init-dir", str(project)],
                        cwd=workdir, env=rasa_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return project
