@@ -74,7 +74,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "bot", "prepare"], cwd=ROOT, check=True, env=os.environ)
     config = StackConfig.from_env()
     env = {**os.environ, **config.environment()}
-    backend, actions, rasa = services(config, MODEL)
+    by_name = {service.name: service for service in services(config, MODEL, environ={})}
+    backend, actions, rasa = by_name["backend"], by_name["actions"], by_name["rasa"]
     print(f"{'process':16} {'cold start':>10} {'RSS':>11}")
     measure("backend", backend.command, ROOT, env, backend.ready_url, None)
     measure("action server", actions.command, ROOT, {**env, **actions.env}, actions.ready_url, None)
