@@ -1,5 +1,5 @@
-"""Fixtures and helpers of the Telegram connector tests, imported by them (channels' tests here keep their
-own fixtures): the fake Bot API, a migrated database, a channel served by Sanic on a loopback port exactly as Rasa
+"""Fixtures and helpers of the Telegram connector tests, imported by them (the migrated database is in
+conftest.py): the fake Bot API, a channel served by Sanic on a loopback port exactly as Rasa
 mounts it, a stand-in for Rasa's agent, and a small file server for media."""
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from rasa.core.channels.channel import InputChannel, UserMessage, register
 from sanic import Sanic
 
-from backend.db import migrate, reset_engine
 from tests.fakes.telegram import FakeTelegram
 
 
@@ -21,14 +20,6 @@ from tests.fakes.telegram import FakeTelegram
 def telegram():
     with FakeTelegram() as fake:
         yield fake
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    url = f"sqlite:///{tmp_path / 'sahayak.db'}"
-    migrate(url)
-    yield url
-    reset_engine(url)
 
 
 class StubAgent:

@@ -21,7 +21,6 @@ from connectors.telegram_output import (
 )
 from tests.connectors.telegram_fixtures import (  # noqa: F401 - fixtures
     StubAgent,
-    database_url,
     file_server,
     serve,
     telegram,

@@ -21,7 +21,6 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 from twilio.request_validator import RequestValidator
 
-from backend.db import migrate, reset_engine
 from connectors.senders.twilio import TwilioSettings
 from connectors.twilio import TwilioInput
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -108,13 +107,6 @@ def twilio():
         yield fake
 
 
-@pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path / 'sahayak.db'}"
-    migrate(url)
-    yield url
-    reset_engine(url)
-
 
 def settings_for(twilio: FakeTwilio, **overrides: str) -> TwilioSettings:
     values = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
@@ -152,8 +144,8 @@ async def servers(monkeypatch):
 
 
 @pytest.fixture
-async def webhook(servers, twilio, database) -> Channel:
-    return await servers.start(TwilioInput(settings_for(twilio), database_url=database), FakeAgent())
+async def webhook(servers, twilio, database_url) -> Channel:
+    return await servers.start(TwilioInput(settings_for(twilio), database_url=database_url), FakeAgent())
 
 
 # -- receiving -------------------------------------------------------------------------------------------------
@@ -200,8 +192,8 @@ async def test_a_bad_signature_is_refused_and_nothing_is_processed(webhook, twil
 
 
 @pytest.mark.parametrize("public_url", [PUBLIC_URL, "https://sahayak.example.org"])
-async def test_behind_a_proxy_the_signature_covers_the_public_url(servers, twilio, database, public_url):
-    channel = TwilioInput(settings_for(twilio, public_url=public_url), database_url=database)
+async def test_behind_a_proxy_the_signature_covers_the_public_url(servers, twilio, database_url, public_url):
+    channel = TwilioInput(settings_for(twilio, public_url=public_url), database_url=database_url)
     webhook = await servers.start(channel, FakeAgent())
     params = inbound("hello")
     assert (await webhook.post(params, signature=webhook.sign(params))).status_code == 403, \
@@ -210,13 +202,13 @@ async def test_behind_a_proxy_the_signature_covers_the_public_url(servers, twili
     assert [m.text for m in webhook.agent.received] == ["hello"]
 
 
-async def test_the_same_message_sid_is_processed_once(webhook, twilio, servers, database):
+async def test_the_same_message_sid_is_processed_once(webhook, twilio, servers, database_url):
     params = inbound("hello")
     first, again = await webhook.post(params), await webhook.post(params)
     assert (first.status_code, again.status_code) == (200, 200), "Twilio must stop redelivering"
     assert len(webhook.agent.received) == 1 and len(twilio.messages) == 1
     # Another Rasa process (its own memory, the same database) does not process it either.
-    other = await servers.start(TwilioInput(settings_for(twilio), database_url=database), FakeAgent())
+    other = await servers.start(TwilioInput(settings_for(twilio), database_url=database_url), FakeAgent())
     assert (await other.post(params, signature=other.sign(params))).status_code == 200
     assert other.agent.received == [] and len(twilio.messages) == 1
 
@@ -272,7 +264,7 @@ async def test_options_are_per_address(webhook):
     assert webhook.agent.received[-1].text == "1"
 
 
-async def test_after_a_restart_the_options_come_from_the_tracker(servers, twilio, database):
+async def test_after_a_restart_the_options_come_from_the_tracker(servers, twilio, database_url):
     domain = Domain.empty()
     store = InMemoryTrackerStore(domain)
     await store.save(DialogueStateTracker.from_events(USER, [
@@ -282,7 +274,7 @@ async def test_after_a_restart_the_options_come_from_the_tracker(servers, twilio
     await store.save(DialogueStateTracker.from_events(SMS_USER, [
         BotUttered(MENU["text"], data={"buttons": MENU["buttons"]}), BotUttered("Anything else?"),
     ]))
-    webhook = await servers.start(TwilioInput(settings_for(twilio), database_url=database), FakeAgent(store))
+    webhook = await servers.start(TwilioInput(settings_for(twilio), database_url=database_url), FakeAgent(store))
     await webhook.post(inbound("2"))
     assert webhook.agent.received[-1].text == "/request_human"
     await webhook.post(inbound("2", sender=SMS_USER))
@@ -314,10 +306,10 @@ async def test_a_nonsense_location_is_refused(webhook):
 
 
 @pytest.mark.parametrize("mode", ["error", "rate_limited", "hang"])
-async def test_when_twilio_fails_the_webhook_still_answers_and_the_failure_is_logged(servers, twilio, database,
+async def test_when_twilio_fails_the_webhook_still_answers_and_the_failure_is_logged(servers, twilio, database_url,
                                                                                      caplog, mode):
     twilio.mode, twilio.hang_seconds = mode, 1
-    channel = TwilioInput(settings_for(twilio, timeout="0.2"), database_url=database)
+    channel = TwilioInput(settings_for(twilio, timeout="0.2"), database_url=database_url)
     webhook = await servers.start(channel, FakeAgent())
     with caplog.at_level(logging.ERROR, logger="connectors.twilio"):
         response = await webhook.post(inbound("hello"))
