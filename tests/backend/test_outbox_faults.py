@@ -229,3 +229,40 @@ def test_without_connectors_senders_there_are_no_senders(monkeypatch: pytest.Mon
     with caplog.at_level(logging.WARNING, logger="backend.workers.outbox"):
         assert outbox_command.load_senders() == {}
     assert "connectors.senders.build_senders does not exist yet" in caplog.text
+
+
+def test_the_fake_telegram_api_failing_then_recovering_gets_every_notification_once_in_order(
+    database_url: str,
+) -> None:
+    """The real chain: outbox worker, TelegramSender (python-telegram-bot) and the fake Bot API."""
+    from connectors.senders.telegram import TelegramSender
+    from tests.fakes.telegram import TOKEN, FakeTelegram
+
+    chats = ["7001", "7002"]
+    with session_scope(database_url) as session:
+        user_ids = [users.identify(session, "telegram", chat).id for chat in chats]
+    expected = {chat: [f"update {chat}-{n}" for n in range(4)] for chat in chats}
+    for n in range(4):
+        for user_id, chat in zip(user_ids, chats):
+            with session_scope(database_url) as session:
+                outbox.enqueue(session, user_id=user_id, response=None, text=expected[chat][n],
+                               idempotency_key=f"tg:{chat}:{n}", kind="ticket_update")
+    clock = Clock()
+    settings = OutboxSettings(base_delay=1, max_delay=8, max_attempts=8, lease=10, send_timeout=5, batch_size=3)
+    with FakeTelegram() as telegram:
+        telegram.fail("sendMessage", 500, times=5)
+        sender = TelegramSender.from_environ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": telegram.url})
+        worker = OutboxWorker({"telegram": sender}, database_url=database_url, settings=settings, clock=clock)
+
+        async def deliver_until_done() -> None:  # one event loop: python-telegram-bot's client belongs to it
+            for _ in range(40):
+                await worker.drain()
+                if all_statuses(database_url)["sent"] == 8:
+                    return
+                clock.advance(8)
+
+        asyncio.run(deliver_until_done())
+        assert len(telegram.calls("sendMessage")) == 8 + 5, "5 failures, then each notification once"
+        for chat in chats:
+            assert telegram.texts_to(chat) == expected[chat]
+    assert all_statuses(database_url) == Counter(sent=8)
