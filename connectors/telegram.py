@@ -70,27 +70,14 @@ NOT_CONFIGURED = "The Telegram channel is not configured: set TELEGRAM_BOT_TOKEN
 WRONG_SECRET = f"Missing or wrong {SECRET_HEADER}."
 
 # Said by the connector itself, outside any conversation, in the language of the user's Telegram app.
-NOTICES = {
-    "group_refused": {
-        "en": "Sorry, I only chat one to one. Please write to me in a private chat.",
-        "hi": "माफ़ कीजिए, मैं सिर्फ़ निजी चैट में बात करता हूँ। कृपया मुझे सीधे संदेश भेजें।",
-        "ta": "மன்னிக்கவும், நான் தனிப்பட்ட உரையாடலில் மட்டுமே பேசுவேன். தயவுசெய்து எனக்கு நேரடியாகச் "
-              "செய்தி அனுப்புங்கள்.",
-        "es": "Lo siento, solo converso en chats privados. Escríbeme directamente, por favor.",
-    },
-    "button_expired": {
-        "en": "This button has expired. Please type your answer instead.",
-        "hi": "यह बटन अब काम नहीं करता। कृपया अपना जवाब लिखकर भेजें।",
-        "ta": "இந்த பொத்தான் காலாவதியாகிவிட்டது. தயவுசெய்து உங்கள் பதிலைத் தட்டச்சு செய்யுங்கள்.",
-        "es": "Este botón ha caducado. Escribe tu respuesta, por favor.",
-    },
-}
-
-
 def notice(key: str, language_code: Optional[str]) -> str:
-    texts = NOTICES[key]
-    primary = (language_code or "").split("-")[0].lower()
-    return texts.get(primary, texts["en"])
+    """A notice of the channel itself (``utter_<key>`` in the catalogues) in the language Telegram reports for
+    the user's app, when Sahayak speaks it natively; English otherwise."""
+    from bot.languages import is_native
+    from bot.render import render_response
+
+    language = (language_code or "").split("-")[0].lower()
+    return render_response(f"utter_{key}", language if is_native(language) else "en")["text"]
 
 
 class TelegramOutput(OutputChannel):

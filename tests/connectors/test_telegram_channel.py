@@ -9,7 +9,8 @@ import logging
 import httpx
 import pytest
 
-from connectors.telegram import NOTICES, TelegramInput, TelegramOutput
+from bot.catalogue import load_locale
+from connectors.telegram import TelegramInput, TelegramOutput
 from connectors.telegram_output import (
     MAX_CALLBACK_DATA_BYTES,
     SECRET_HEADER,
@@ -234,7 +235,7 @@ async def test_a_button_key_nobody_knows_is_answered_as_expired_and_not_processe
     press = callback_update(8888889, CallbackPayloads.PREFIX + "unknownkey", language_code="es")
     assert (await post(base, press)).json() == {"status": "ignored"}
     (answered,) = telegram.calls("answerCallbackQuery")
-    assert answered["params"]["text"] == NOTICES["button_expired"]["es"]
+    assert answered["params"]["text"] == load_locale("es")["utter_button_expired"][0]["text"]
     assert answered["params"]["show_alert"] is True
     assert agent.messages == []
 
@@ -289,7 +290,7 @@ async def test_a_csv_export_is_sent_as_a_document(telegram, database_url, serve,
 
 
 @pytest.mark.parametrize("policy, processed, replies", [
-    ("refuse", 0, [NOTICES["group_refused"]["hi"]]),
+    ("refuse", 0, [load_locale("hi")["utter_group_refused"][0]["text"]]),
     ("ignore", 0, []),
     ("serve", 2, ["echo: /help@sahayak_test_bot", "echo: hello everyone"]),
 ])
