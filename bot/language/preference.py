@@ -4,8 +4,9 @@ In order:
 1. a language the user chose ("switch to Tamil", "/lang ta") holds until they choose another;
 2. otherwise the language of the latest message, when it was clear enough (``reliable``);
 3. otherwise the last language the user clearly wrote in (this conversation, then what the backend stored);
-4. otherwise the best guess for the latest message when it is a fair one (``GUESS_CONFIDENCE``), so that a
-   brand-new user who writes "hola" is answered in Spanish, but keyboard mash is not;
+4. otherwise the latest fair guess (``GUESS_CONFIDENCE``) of the conversation, a non-English one first: a
+   brand-new user who writes "hola" is answered in Spanish, and one who wrote "vanakkam" and then "menu" stays
+   in Tamil, because "menu", "ok" and "hi" are written in every language; keyboard mash is no fair guess;
 5. otherwise the default language.
 """
 from __future__ import annotations
@@ -30,17 +31,14 @@ def reply_language(
     """``parse_history``: parse data of the user's messages in this conversation, newest first."""
     if preferred:
         return preferred
-    history = list(parse_history)
-    latest = _detection(history[0]) if history else {}
-    for parse_data in history:
-        detection = _detection(parse_data)
+    detections = [_detection(parse_data) for parse_data in parse_history]
+    for detection in detections:
         if detection.get("reliable") and detection.get("code"):
             return detection["code"]
     if remembered:
         return remembered
-    if latest.get("code") and (latest.get("confidence") or 0) >= GUESS_CONFIDENCE:
-        return latest["code"]
-    return default
+    guesses = [d["code"] for d in detections if d.get("code") and (d.get("confidence") or 0) >= GUESS_CONFIDENCE]
+    return next((code for code in guesses if code != "en"), guesses[0] if guesses else default)
 
 
 def core_parse_history(tracker: Any) -> list[Mapping[str, Any]]:

@@ -176,3 +176,10 @@ def test_a_rest_client_cannot_claim_another_channel(stack):
     with session_scope(stack.database_url) as session:
         channels = {i.channel for i in session.query(ChannelIdentity).filter_by(channel_user_id=sender)}
     assert channels == {"rest"}
+
+
+def test_one_word_messages_of_a_new_user_stay_in_the_language_they_started_in(stack):
+    sender = new_sender()
+    stack.say(sender, "vanakkam")
+    (menu,) = stack.say(sender, "menu")
+    assert menu["text"] == text_of("ta-Latn", "utter_menu")

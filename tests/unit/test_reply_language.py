@@ -38,3 +38,12 @@ def test_sdk_history_stops_at_the_session_start_and_is_newest_first():
         {"event": "user", "parse_data": parse("es")},
     ]
     assert [p["language"]["code"] for p in sdk_parse_history(events)] == ["es", "ta"]
+
+
+def test_a_new_users_one_word_messages_carry_on_in_the_language_they_started_in():
+    vanakkam = parse("ta-Latn", reliable=False, confidence=0.9)
+    menu = parse("en", reliable=False, confidence=1.0)
+    assert reply_language([menu, vanakkam], preferred=None, remembered=None) == "ta-Latn"
+    assert reply_language([vanakkam, menu], preferred=None, remembered=None) == "ta-Latn"
+    assert reply_language([menu], preferred=None, remembered=None) == "en"
+    assert reply_language([menu, vanakkam], preferred=None, remembered="hi") == "hi", "what was stored wins"
