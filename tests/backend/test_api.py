@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
@@ -16,6 +15,7 @@ from backend.config import Settings, load_settings
 from backend.db import session_scope
 from backend.seed import load_demo_data
 from backend.services import handoff
+from tests.fakes.loopback import LoopbackServer
 
 SECRET = "test-webchat-secret"
 ADMIN_KEY = "admin-key-for-tests"
@@ -27,7 +27,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-class FakeRasa:
+class FakeRasa(LoopbackServer):
     """A tiny HTTP server standing in for Rasa's REST channel."""
 
     def __init__(self) -> None:
@@ -59,14 +59,8 @@ class FakeRasa:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.start()
 
 
 @pytest.fixture

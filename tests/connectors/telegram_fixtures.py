@@ -4,9 +4,8 @@ mounts it, a stand-in for Rasa's agent, and a small file server for media."""
 from __future__ import annotations
 
 import socket
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Optional
 
 import pytest
@@ -14,6 +13,7 @@ from rasa.core.channels.channel import InputChannel, UserMessage, register
 from sanic import Sanic
 
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.loopback import LoopbackServer
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def serve(monkeypatch):
         await server.wait_closed()
 
 
-class FileServer:
+class FileServer(LoopbackServer):
     """Serves ``files`` (path -> (content type, bytes)) on loopback, like the backend serving a chart."""
 
     def __init__(self) -> None:
@@ -88,18 +88,8 @@ class FileServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
+        self.start()
 
 
 @pytest.fixture

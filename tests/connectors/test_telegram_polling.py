@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ from connectors.telegram_output import SECRET_HEADER, make_bot
 from connectors.telegram_polling import Backoff, RasaForwarder, TelegramPoller
 from tests.connectors.telegram_fixtures import telegram  # noqa: F401 - fixture
 from tests.fakes.telegram import TOKEN, callback_update, text_update
+from tests.fakes.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "poller-secret"
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """Stands in for Rasa's Telegram webhook: records each POST, answers with ``statuses`` in turn, then 200."""
 
     def __init__(self) -> None:
@@ -48,21 +48,11 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(Handler)
+        self.start()
 
     def accepted(self) -> list[dict]:
         return [p["update"] for p in self.posts if p["status"] == 200]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

@@ -7,15 +7,15 @@ It answers ``POST /translate`` (parameters in the query string, a form or JSON, 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+from tests.fakes.loopback import LoopbackServer
 
 LANGUAGES = ["en", "es", "fr", "de", "hi", "pt", "it", "ja", "zh", "ru", "ar"]
 
 
-class FakeLibreTranslate:
+class FakeLibreTranslate(LoopbackServer):
     def __init__(
         self,
         translations: dict[tuple[str, str, str], str] | None = None,
@@ -77,19 +77,8 @@ class FakeLibreTranslate:
                     return self._send(400, {"error": f"no fixed translation for {key}"})
                 self._send(200, {"translatedText": fake.translations[key]})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def __enter__(self) -> "FakeLibreTranslate":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return super().url + "/"

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Iterable, Optional
 
 import httpx
 
 from backend.notifications.delivery import DeliveryError, OutboundMessage, Recipient
+from tests.fakes.loopback import LoopbackServer
 
 CHANNELS = ("telegram", "whatsapp", "sms", "rest")
 
@@ -59,7 +60,7 @@ class RecordingSender:
             self.sent.append((recipient, message))
 
 
-class FakeNotificationApi:
+class FakeNotificationApi(LoopbackServer):
     def __init__(
         self,
         *,
@@ -129,14 +130,7 @@ class FakeNotificationApi:
                         status, reply, headers = 200, {"id": len(fake.deliveries)}, None
                 self._send(status, reply, headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(Handler)
 
     @property
     def keys(self) -> list[str]:
@@ -146,14 +140,9 @@ class FakeNotificationApi:
     def release(self) -> None:
         self._release.set()
 
-    def __enter__(self) -> "FakeNotificationApi":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.release()
-        self._server.shutdown()
-        self._server.server_close()
+        super().close()
 
 
 class HttpSender:

@@ -26,9 +26,10 @@ import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlparse
+from tests.fakes.loopback import LoopbackServer
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_USER = {
@@ -63,7 +64,7 @@ class ApiError(Exception):
         self.status, self.description, self.parameters = status, description, parameters
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.requests: list[dict] = []
@@ -142,27 +143,15 @@ class FakeTelegram:
                 record["status"], record["result"] = 200, result
                 self._send(200, {"ok": True, "result": result})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__(Handler)
 
     # -- for tests ------------------------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "FakeTelegram":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         with self._changed:
             self._closing = True
             self._changed.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
+        super().close()
 
     def push_update(self, update: dict) -> dict:
         """Queue an update for getUpdates (an ``update_id`` is given when it has none)."""

@@ -16,9 +16,10 @@ import secrets
 import threading
 import time
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Optional
 from urllib.parse import parse_qs, urlparse
+from tests.fakes.loopback import LoopbackServer
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
@@ -30,7 +31,7 @@ def error_body(status: int, code: int, message: str) -> dict:
             "status": status}
 
 
-class FakeTwilio:
+class FakeTwilio(LoopbackServer):
     def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
                  templates: Optional[dict[str, str]] = None):
         """``templates`` maps a Content SID to its text, with ``{{1}}``-style variables."""
@@ -107,9 +108,7 @@ class FakeTwilio:
                     return self._send(400, error_body(400, 21617, "The concatenated message body exceeds the 1600 character limit."))
                 self._send(201, fake._created(params))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     def _created(self, params: dict) -> dict:
         sid = "SM" + secrets.token_hex(16)
@@ -150,15 +149,3 @@ class FakeTwilio:
                 self._changed.wait(remaining)
             return self.messages_to(to)[:count]
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "FakeTwilio":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
