@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import conversation, latest_language_detection
 from backend.db import session_scope
 from backend.services import handoff, users
+from bot.language.preference import sdk_user_events
 from bot.languages import is_native
 
 FALLBACK = "nlu_fallback"
@@ -20,15 +21,8 @@ def _is_untranslatable(detection: dict) -> bool:
 
 
 def _previous_user_message(tracker: Tracker) -> Optional[dict]:
-    seen_latest = False
-    for event in reversed(tracker.events):
-        if event.get("event") in ("session_started", "restart"):
-            return None
-        if event.get("event") == "user":
-            if seen_latest:
-                return event
-            seen_latest = True
-    return None
+    user_events = sdk_user_events(tracker.events)
+    return user_events[1] if len(user_events) > 1 else None
 
 
 def _was_a_miss(event: Optional[dict]) -> bool:

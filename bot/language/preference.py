@@ -48,12 +48,17 @@ def core_parse_history(tracker: Any) -> list[Mapping[str, Any]]:
     return [e.parse_data for e in reversed(tracker.applied_events()) if isinstance(e, UserUttered)]
 
 
-def sdk_parse_history(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The same for the event dicts an action server receives."""
-    history = []
+def sdk_user_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The user events of an action server's tracker since the session started, newest first."""
+    found = []
     for event in reversed(list(events)):
         if event.get("event") in ("session_started", "restart"):
             break
         if event.get("event") == "user":
-            history.append(event.get("parse_data") or {})
-    return history
+            found.append(event)
+    return found
+
+
+def sdk_parse_history(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The same as core_parse_history for the event dicts an action server receives."""
+    return [event.get("parse_data") or {} for event in sdk_user_events(events)]
