@@ -46,6 +46,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: Optional[str] = field(default=None, repr=False)
     admin_api_key: Optional[str] = field(default=None, repr=False)
+    agent_api_keys: dict[str, str] = field(default_factory=dict, repr=False)  # agent name -> key
     webchat_secret: str = field(default="", repr=False)
     translation_provider: str = "none"
     libretranslate_url: Optional[str] = None
@@ -57,6 +58,8 @@ class Settings:
     twilio_whatsapp_from: Optional[str] = None
     twilio_sms_from: Optional[str] = None
     default_language: str = "en"
+    ticket_auto_close_days: int = 3
+    helpdesk_job_interval: float = 60.0
 
     def __repr__(self) -> str:
         return f"Settings({self.describe()!r})"
@@ -74,6 +77,7 @@ class Settings:
             "rasa_url": _redact_url(self.rasa_url),
             "rasa_token": flag(self.rasa_token),
             "admin_api_key": flag(self.admin_api_key),
+            "agent_api_keys": sorted(self.agent_api_keys),
             "webchat_secret": flag(self.webchat_secret),
             "translation_provider": self.translation_provider,
             "libretranslate_url": _redact_url(self.libretranslate_url) if self.libretranslate_url else None,
@@ -85,6 +89,8 @@ class Settings:
             "twilio_whatsapp_from": self.twilio_whatsapp_from,
             "twilio_sms_from": self.twilio_sms_from,
             "default_language": self.default_language,
+            "ticket_auto_close_days": self.ticket_auto_close_days,
+            "helpdesk_job_interval": self.helpdesk_job_interval,
         }
 
 
@@ -130,6 +136,9 @@ def load_settings(
     check("libretranslate_url", "LIBRETRANSLATE_URL", None, _parse_http_url)
     check("translation_timeout", "TRANSLATION_TIMEOUT", 5.0, _parse_timeout)
     check("default_language", "DEFAULT_LANGUAGE", "en", _parse_language)
+    check("agent_api_keys", "AGENT_API_KEYS", {}, _parse_agent_keys)
+    check("ticket_auto_close_days", "TICKET_AUTO_CLOSE_DAYS", 3, _parse_days)
+    check("helpdesk_job_interval", "HELPDESK_JOB_INTERVAL_SECONDS", 60.0, _parse_timeout)
 
     raw_db = get("DATABASE_URL")
     if raw_db is None:
@@ -214,6 +223,31 @@ def _parse_timeout(name: str, raw: str) -> float:
         value = float("nan")
     if not 0 < value <= 300:  # also rejects NaN
         raise ValueError(f"{name} must be a number of seconds between 0 and 300, got {raw!r}")
+    return value
+
+
+def _parse_agent_keys(name: str, raw: str) -> dict[str, str]:
+    """``ravi=key1,meena=key2``: each agent's name and their API key (at least 16 characters)."""
+    keys: dict[str, str] = {}
+    for position, item in enumerate(raw.split(","), start=1):
+        agent, separator, key = item.strip().partition("=")
+        agent, key = agent.strip(), key.strip()
+        if not separator or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", agent):
+            raise ValueError(f"{name} entry {position} must be name=key with a name of letters, digits, '.', '_' or '-'")
+        if len(key) < 16:
+            # Never echo the key itself.
+            raise ValueError(f"{name}: the key of agent {agent!r} must be at least 16 characters")
+        keys[agent] = key
+    return keys
+
+
+def _parse_days(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 365:
+        raise ValueError(f"{name} must be a whole number of days from 1 to 365, got {raw!r}")
     return value
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     event,
     false,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, declarative_base, relationship, validates
@@ -30,6 +32,12 @@ REQUEST_STATUSES = ("open", "closed")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
 OUTBOX_UNFINISHED = ("pending", "sending")
 LAST_MESSAGE_MAX = 2000
+TICKET_CATEGORIES = ("delivery", "payment", "product", "account", "device", "other")
+TICKET_STATUSES = ("open", "in_progress", "resolved", "closed")
+TICKET_ACTIVE = ("open", "in_progress", "resolved")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+COMMENT_AUTHORS = ("customer", "agent", "system")
+FAQ_OUTCOMES = ("answered", "unanswered")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -259,6 +267,156 @@ class OutboxMessage(Base):
 
     def __repr__(self) -> str:
         return f"<OutboxMessage id={self.id} kind={self.kind} status={self.status}>"
+
+
+class KbArticle(Base):
+    """A knowledge-base article; its text in each language is a :class:`KbArticleText`."""
+
+    __tablename__ = "kb_articles"
+
+    id = Column(Integer, primary_key=True)
+    slug = Column(String(100), nullable=False, unique=True)
+    category = Column(String(50), nullable=False)
+    published = Column(Boolean, nullable=False, default=True, server_default=true())
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    texts = relationship(
+        "KbArticleText", back_populates="article", cascade="all, delete-orphan", order_by="KbArticleText.language"
+    )
+
+    def text_in(self, language: str) -> Optional["KbArticleText"]:
+        return next((t for t in self.texts if t.language == language), None)
+
+    def __repr__(self) -> str:
+        return f"<KbArticle id={self.id} slug={self.slug}>"
+
+
+class KbArticleText(Base):
+    __tablename__ = "kb_article_texts"
+    __table_args__ = (UniqueConstraint("article_id", "language"),)
+
+    id = Column(Integer, primary_key=True)
+    article_id = Column(Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), nullable=False, index=True)
+    language = Column(String(35), nullable=False)
+    title = Column(String(300), nullable=False)
+    body = Column(Text, nullable=False)
+    keywords = Column(JSONType, nullable=False, default=list)
+    # Other ways customers ask for this article (the editor's "alternative phrasings"); searched like the text.
+    questions = Column(JSONType, nullable=False, default=list)
+
+    article = relationship("KbArticle", back_populates="texts")
+
+
+class FaqQuery(Base):
+    """A question put to the knowledge base, what it answered, and whether that helped."""
+
+    __tablename__ = "faq_queries"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", FAQ_OUTCOMES), name="outcome"),
+        Index(None, "outcome", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True)
+    language = Column(String(35), nullable=True)
+    question = Column(Text, nullable=False)
+    article_id = Column(Integer, ForeignKey("kb_articles.id", ondelete="SET NULL"), nullable=True, index=True)
+    score = Column(Float, nullable=True)
+    outcome = Column(String(16), nullable=False)
+    helpful = Column(Boolean, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    feedback_at = Column(UTCDateTime, nullable=True)
+
+    article = relationship("KbArticle")
+
+
+class Ticket(Base):
+    """A support ticket. Its readable number is ``T-`` and the zero-padded id; owning it is what grants access."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(_in("category", TICKET_CATEGORIES), name="category"),
+        CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
+        CheckConstraint(_in("priority", TICKET_PRIORITIES), name="priority"),
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
+        Index(None, "user_id", "status"),
+        Index(None, "status", "team"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    language = Column(String(35), nullable=True)
+    category = Column(String(16), nullable=False)
+    description = Column(Text, nullable=False)
+    details = Column(String(200), nullable=True)
+    fingerprint = Column(String(64), nullable=False)
+    status = Column(String(16), nullable=False, default="open", server_default="open")
+    priority = Column(String(16), nullable=False)
+    team = Column(String(50), nullable=False)
+    assignee = Column(String(200), nullable=True)
+    escalation_level = Column(Integer, nullable=False, default=0, server_default="0")
+    reopen_count = Column(Integer, nullable=False, default=0, server_default="0")
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    first_response_due = Column(UTCDateTime, nullable=False)
+    resolution_due = Column(UTCDateTime, nullable=False)
+    first_response_at = Column(UTCDateTime, nullable=True)
+    first_response_breached_at = Column(UTCDateTime, nullable=True)
+    resolution_breached_at = Column(UTCDateTime, nullable=True)
+    last_customer_activity_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    resolved_at = Column(UTCDateTime, nullable=True)
+    closed_at = Column(UTCDateTime, nullable=True)
+    closed_by = Column(String(16), nullable=True)
+    rating = Column(Integer, nullable=True)
+    rating_comment = Column(Text, nullable=True)
+    rated_at = Column(UTCDateTime, nullable=True)
+
+    user = relationship("User")
+    comments = relationship(
+        "TicketComment", back_populates="ticket", cascade="all, delete-orphan", order_by="TicketComment.id"
+    )
+
+    @property
+    def reference(self) -> str:
+        return format_ticket_reference(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Ticket id={self.id} status={self.status}>"
+
+
+def format_ticket_reference(ticket_id: int) -> str:
+    return f"T-{ticket_id:06d}"
+
+
+class TicketComment(Base):
+    __tablename__ = "ticket_comments"
+    __table_args__ = (CheckConstraint(_in("author_type", COMMENT_AUTHORS), name="author_type"),)
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    author_type = Column(String(16), nullable=False)
+    author = Column(String(200), nullable=False)
+    body = Column(Text, nullable=False)
+    internal = Column(Boolean, nullable=False, default=False, server_default=false())
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    ticket = relationship("Ticket", back_populates="comments")
+
+
+class WebInboxMessage(Base):
+    """A notification delivered to a web chat user, waiting for their page to fetch it."""
+
+    __tablename__ = "web_inbox"
+    __table_args__ = (Index(None, "address", "id"),)
+
+    id = Column(Integer, primary_key=True)
+    address = Column(String(255), nullable=False)
+    idempotency_key = Column(String(255), nullable=False, unique=True)
+    text = Column(Text, nullable=False)
+    buttons = Column(JSONType, nullable=False, default=list)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class AuditLogImmutable(RuntimeError):

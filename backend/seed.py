@@ -5,7 +5,7 @@ from typing import NamedTuple, Optional
 
 from sqlalchemy.orm import Session
 
-from backend.services import users
+from backend.services import knowledge_base, users
 
 DEMO_CHANNEL = "demo"
 
@@ -28,7 +28,8 @@ DEMO_USERS = (
 
 
 def load_demo_data(session: Session) -> None:
-    """Create or refresh the demo users; running it again creates no duplicates."""
+    """Create or refresh the demo users and the knowledge base; running it again creates no duplicates."""
+    knowledge_base.load_seed_articles(session)
     for demo in DEMO_USERS:
         user = users.identify(session, DEMO_CHANNEL, demo.channel_user_id, demo.display_name)
         if user.display_name != demo.display_name:
@@ -47,7 +48,7 @@ def main() -> None:
     migrate()
     with session_scope() as session:
         load_demo_data(session)
-    print(f"Demo data loaded: {len(DEMO_USERS)} users on channel {DEMO_CHANNEL!r}.")
+    print(f"Demo data loaded: {len(DEMO_USERS)} users on channel {DEMO_CHANNEL!r}, and the knowledge base.")
 
 
 if __name__ == "__main__":

@@ -44,24 +44,22 @@ import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
-import psycopg2
-from psycopg2 import sql
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.db import migrate, reset_engine, session_scope  # noqa: E402
+from backend.db import session_scope  # noqa: E402
 from backend.models import ChannelIdentity, OutboxMessage, User  # noqa: E402
 from backend.notifications.outbox import enqueue  # noqa: E402
 from bench.common import ROOT, percentile  # noqa: E402
 from bench.fake_telegram import BenchTelegram  # noqa: E402
 from bench.servers import workdir  # noqa: E402
 from tests.fakes.telegram import TOKEN, FakeTelegram  # noqa: E402
+from tests.pg import temporary_database  # noqa: E402
 
 CHAT_BASE = 10**9
 STARTED_LINE = "Outbox worker started"
@@ -97,27 +95,9 @@ class RecordingTelegram(BenchTelegram):
         return True
 
 
-@contextmanager
-def bench_database(admin_url: str) -> Iterator[str]:
+def bench_database(admin_url: str):
     """A fresh, migrated database on the server of ``admin_url``; dropped afterwards. Yields its URL."""
-    admin = make_url(admin_url)
-    name = f"sahayak_bench_{secrets.token_hex(4)}"
-    connection = psycopg2.connect(host=admin.host, port=admin.port or 5432, user=admin.username,
-                                  password=admin.password, dbname=admin.database or "postgres", connect_timeout=5)
-    connection.autocommit = True
-    url = admin.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            migrate(url)
-            yield url
-        finally:
-            reset_engine(url)
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        connection.close()
+    return temporary_database(admin_url, "sahayak_bench")
 
 
 def create_users(url: str, count: int) -> list[tuple[int, str]]:

@@ -84,6 +84,7 @@ def services(config: StackConfig, model: Path, environ: Mapping[str, str] = os.e
                 f"http://127.0.0.1:{config.action_port}/health", env={"SANIC_HOST": "127.0.0.1"}),
         Service("rasa", rasa, f"{config.rasa_url}/"),
         Service("outbox", [python, "-m", "backend.workers.outbox"], None),
+        Service("helpdesk-jobs", [python, "-m", "backend.workers.helpdesk"], None),
     ]
     if environ.get("TELEGRAM_BOT_TOKEN") and not environ.get("TELEGRAM_WEBHOOK_URL"):
         # No public HTTPS address for a webhook: fetch updates from Telegram and hand them to Rasa's webhook.

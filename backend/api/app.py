@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.api import admin, health, outbox, webchat
+from backend.api import admin, health, knowledge_base, outbox, tickets, webchat
 from backend.config import Settings, get_settings
 from backend.db import DatabaseUnavailable
 
@@ -34,6 +34,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(webchat.router)
     app.include_router(admin.router)
     app.include_router(outbox.router)
+    app.include_router(tickets.router)
+    app.include_router(knowledge_base.router)
     return app
 
 

@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 import httpx
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, StrictStr, validator
 
 from backend.api import chat_cookie
-from backend.api.deps import get_app_settings
+from backend.api.deps import db_session, get_app_settings
 from backend.config import Settings
+from backend.services import web_inbox
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,25 @@ async def post_message(
             path="/",
         )
     return response
+
+
+@router.get("/chat/inbox")
+def get_inbox(
+    request: Request,
+    after: int = Query(0, ge=0),
+    settings: Settings = Depends(get_app_settings),
+    session: Session = Depends(db_session),
+) -> JSONResponse:
+    """Notifications for this browser's chat (ticket updates...) with an id above ``after``, oldest first.
+    A browser without a valid chat cookie has none."""
+    chat_id = chat_cookie.verify(settings.webchat_secret, request.cookies.get(chat_cookie.COOKIE_NAME))
+    if chat_id is None:
+        return JSONResponse({"messages": []})
+    messages = web_inbox.fetch(session, f"web-{chat_id}", after=after)
+    return JSONResponse(
+        {"messages": [{"id": m.id, "text": m.text, "buttons": m.buttons} for m in messages]},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def _ask_rasa(client: httpx.AsyncClient, rasa_url: str, sender: str, message: str) -> Optional[list[Any]]:

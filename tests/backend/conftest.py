@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import psycopg2
 import pytest
-from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from backend import config
 from backend.db import migrate, reset_engine
+from tests.pg import admin_connection, temporary_database
 
 # Admin connection used to create and drop throwaway databases.
 PG_ADMIN_URL = os.environ.get("SAHAYAK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -43,39 +42,17 @@ def sqlite_url(tmp_path: Path) -> Iterator[str]:
     reset_engine(url)
 
 
-def _pg_admin_connection() -> Any:
-    parsed = make_url(PG_ADMIN_URL)
-    try:
-        connection = psycopg2.connect(
-            host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-            password=parsed.password, dbname=parsed.database, connect_timeout=3,
-        )
-    except psycopg2.OperationalError as exc:
-        if PG_REQUIRED:
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {parsed.render_as_string(hide_password=True)}: {exc}")
-    connection.autocommit = True
-    return connection
-
-
 @pytest.fixture
 def postgresql_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database, dropped afterwards."""
-    name = f"sahayak_test_{secrets.token_hex(6)}"
-    admin = _pg_admin_connection()
     try:
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        try:
-            migrate(url)
-            yield url
-        finally:
-            reset_engine(url)
-            with admin.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        admin.close()
+        admin_connection(PG_ADMIN_URL, timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        if PG_REQUIRED:
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}: {exc}")
+    with temporary_database(PG_ADMIN_URL) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

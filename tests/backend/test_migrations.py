@@ -10,7 +10,10 @@ from backend import db
 from backend.db import get_engine, migrate
 from backend.models import Base
 
-TABLES = {"users", "channel_identities", "audit_log", "human_requests", "translation_cache", "inbound_messages"}
+TABLES = {
+    "users", "channel_identities", "audit_log", "human_requests", "translation_cache", "inbound_messages",
+    "outbox_messages", "kb_articles", "kb_article_texts", "faq_queries", "tickets", "ticket_comments", "web_inbox",
+}
 
 
 def head_revision() -> str:

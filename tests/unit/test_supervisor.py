@@ -79,6 +79,6 @@ def test_the_telegram_poller_runs_only_with_a_token_and_no_public_webhook():
 
     config = StackConfig("127.0.0.1", 5005, 5055, "127.0.0.1", 8000, None)
     names = lambda environ: [s.name for s in services(config, Path("m.tar.gz"), environ)]  # noqa: E731
-    assert names({}) == ["backend", "actions", "rasa", "outbox"]
+    assert names({}) == ["backend", "actions", "rasa", "outbox", "helpdesk-jobs"]
     assert "telegram-polling" in names({"TELEGRAM_BOT_TOKEN": "1:a"})
     assert "telegram-polling" not in names({"TELEGRAM_BOT_TOKEN": "1:a", "TELEGRAM_WEBHOOK_URL": "https://x/y"})
