@@ -8,8 +8,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import conversation, latest_language_detection
+from actions.knowledge_base import answer_question
 from backend.db import session_scope
-from backend.services import handoff, users
+from backend.services import handoff, knowledge_base, users
 from bot.language.preference import sdk_user_events
 from bot.languages import is_native
 
@@ -48,11 +49,23 @@ class ActionHandleFallback(Action):
         if _is_untranslatable(latest_language_detection(tracker)):
             dispatcher.utter_message(response="utter_translation_unavailable")
             return []
+        if _knowledge_base_may_know(tracker):
+            # Not one of the intents, but the knowledge base has something on it: answer from there.
+            return answer_question(dispatcher, tracker) + [SlotSet("human_offered", False)]
         if _was_a_miss(_previous_user_message(tracker)):
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("human_offered", True)]
         dispatcher.utter_message(response="utter_rephrase")
         return [SlotSet("human_offered", False)]
+
+
+def _knowledge_base_may_know(tracker: Tracker) -> bool:
+    text = (tracker.latest_message.get("text") or "").strip()
+    if not text or text.startswith("/"):
+        return False
+    with session_scope() as session:
+        hits = knowledge_base.search(session, text)
+    return bool(hits) and hits[0][2] >= knowledge_base.CONFIDENCE_THRESHOLD
 
 
 class ActionRequestHuman(Action):

@@ -1,6 +1,6 @@
 """The whole stack, started as a user starts it (`python -m bot run`), on free loopback ports.
 
-Its database is a fresh SQLite file, machine translation goes to a local LibreTranslate-speaking fake, and
+Its database is a fresh SQLite file (``pg_stack``: a fresh PostgreSQL database), machine translation goes to a local LibreTranslate-speaking fake, and
 the processes log to a temporary folder that is shown when something fails.
 """
 from __future__ import annotations
@@ -11,15 +11,20 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg2
 import pytest
 
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN, FakeTelegram
 from tests.fakes.twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID, AUTH_TOKEN as TWILIO_AUTH_TOKEN, FakeTwilio
+from tests.pg import admin_connection, temporary_database
+
+PG_ADMIN_URL = os.environ.get("SAHAYAK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 600
@@ -78,11 +83,10 @@ class Stack:
         return response.json()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("stack")
+@contextmanager
+def running_stack(tmp: Path, database_url: str):
+    """``python -m bot run`` on free ports with the fakes and ``database_url``; yields a :class:`Stack`."""
     ports = {"RASA_PORT": free_port(), "ACTION_PORT": free_port(), "BACKEND_PORT": free_port()}
-    database_url = f"sqlite:///{tmp / 'sahayak.db'}"
     with FakeLibreTranslate(otherwise=pseudo_translation) as translator, FakeTwilio() as twilio, \
             FakeTelegram() as telegram:
         env = {
@@ -110,6 +114,27 @@ def stack(tmp_path_factory):
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stack")
+    with running_stack(tmp, f"sqlite:///{tmp / 'sahayak.db'}") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def pg_stack(tmp_path_factory):
+    """The same stack on a fresh PostgreSQL database (the production path)."""
+    try:
+        admin_connection(PG_ADMIN_URL, timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("SAHAYAK_TEST_POSTGRES") == "require":
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    tmp = tmp_path_factory.mktemp("pg-stack")
+    with temporary_database(PG_ADMIN_URL, migrated=False) as url, running_stack(tmp, url) as running:
+        yield running
 
 
 def _wait_until_running(process: subprocess.Popen, output: Path, log_dir: Path) -> None:

@@ -49,7 +49,7 @@ def test_a_conversation_in_each_native_language_is_answered_in_that_language(sta
 
 def test_the_menu_offers_buttons_in_the_users_language(stack):
     (reply,) = stack.say(new_sender(), "मुझे बताइए आप क्या कर सकते हैं")
-    assert [b["payload"] for b in reply["buttons"]] == ["/switch_language", "/request_human"]
+    assert [b["payload"] for b in reply["buttons"]] == ["/create_ticket", "/list_tickets", "/switch_language", "/request_human"]
     assert [b["title"] for b in reply["buttons"]] == [b["title"] for b in load_locale("hi")["utter_menu"][0]["buttons"]]
 
 

