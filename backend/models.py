@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -38,6 +39,9 @@ TICKET_ACTIVE = ("open", "in_progress", "resolved")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 COMMENT_AUTHORS = ("customer", "agent", "system")
 FAQ_OUTCOMES = ("answered", "unanswered")
+LOCATION_KINDS = ("store", "warehouse")
+PRODUCT_NAME_KINDS = ("name", "alias")
+MOVEMENT_KINDS = ("received", "sold", "adjusted", "transferred_in", "transferred_out")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -419,6 +423,120 @@ class WebInboxMessage(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class Location(Base):
+    """A store or a warehouse."""
+
+    __tablename__ = "locations"
+    __table_args__ = (CheckConstraint(_in("kind", LOCATION_KINDS), name="kind"),)
+
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)
+    name = Column(String(200), nullable=False)
+    kind = Column(String(16), nullable=False)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (CheckConstraint("price_paise >= 0", name="price"),)
+
+    id = Column(Integer, primary_key=True)
+    sku = Column(String(64), nullable=False, unique=True)
+    category = Column(String(50), nullable=False)
+    unit = Column(String(32), nullable=False)
+    price_paise = Column(Integer, nullable=False)  # exact on every database (SQLite has no decimal type)
+    active = Column(Boolean, nullable=False, default=True, server_default=true())
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    names = relationship("ProductName", back_populates="product", cascade="all, delete-orphan",
+                         order_by="ProductName.id")
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.price_paise) / 100
+
+    def name_in(self, language: str) -> Optional[str]:
+        found = [n.name for n in self.names if n.kind == "name" and n.language == language]
+        english = [n.name for n in self.names if n.kind == "name" and n.language == "en"]
+        return (found or english or [self.sku])[0]
+
+
+class ProductName(Base):
+    """A product's name or an alias in one language: what chat messages are matched against."""
+
+    __tablename__ = "product_names"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PRODUCT_NAME_KINDS), name="kind"),
+        UniqueConstraint("product_id", "language", "name"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    product_id = Column(Integer, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True)
+    language = Column(String(35), nullable=False)
+    name = Column(String(200), nullable=False)
+    kind = Column(String(16), nullable=False)
+
+    product = relationship("Product", back_populates="names")
+
+
+class StockLevel(Base):
+    """The quantity of a product at a location. Changed only with a ledger movement (services.stock)."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        UniqueConstraint("product_id", "location_id"),
+        CheckConstraint("quantity >= 0", name="quantity"),
+        CheckConstraint("reorder_point >= 0", name="reorder_point"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    product_id = Column(Integer, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True)
+    location_id = Column(Integer, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False, index=True)
+    quantity = Column(Integer, nullable=False, default=0, server_default="0")
+    reorder_point = Column(Integer, nullable=False, default=0, server_default="0")
+    # True from the low-stock alert until the level rises above the reorder point again.
+    low_alerted = Column(Boolean, nullable=False, default=False, server_default=false())
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    product = relationship("Product")
+    location = relationship("Location")
+
+
+class StockMovement(Base):
+    """Append-only ledger of stock changes; a level always equals the sum of its movements."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MOVEMENT_KINDS), name="kind"),
+        UniqueConstraint("idempotency_key", name="uq_stock_movements_idempotency_key"),
+        Index(None, "product_id", "location_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    product_id = Column(Integer, ForeignKey("products.id"), nullable=False)
+    location_id = Column(Integer, ForeignKey("locations.id"), nullable=False)
+    kind = Column(String(20), nullable=False)
+    delta = Column(Integer, nullable=False)
+    balance_after = Column(Integer, nullable=False)
+    actor = Column(String(200), nullable=False)
+    channel = Column(String(32), nullable=True)
+    reason = Column(Text, nullable=True)
+    transfer_id = Column(String(32), nullable=True)
+    idempotency_key = Column(String(255), nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class RetailerLocation(Base):
+    """Which locations a retailer manages (sees counts of and changes)."""
+
+    __tablename__ = "retailer_locations"
+    __table_args__ = (UniqueConstraint("user_id", "location_id"),)
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    location_id = Column(Integer, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False)
+
+
 class AuditLogImmutable(RuntimeError):
     """An attempt to change or delete an audit log entry."""
 
@@ -426,11 +544,11 @@ class AuditLogImmutable(RuntimeError):
 @event.listens_for(Session, "before_flush")
 def _refuse_audit_changes(session: Session, _context: Any, _instances: Any) -> None:
     for obj in session.deleted:
-        if isinstance(obj, AuditLog):
-            raise AuditLogImmutable(f"audit log entry {obj.id} cannot be deleted")
+        if isinstance(obj, (AuditLog, StockMovement)):
+            raise AuditLogImmutable(f"{obj.__tablename__} entry {obj.id} cannot be deleted")
     for obj in session.dirty:
-        if isinstance(obj, AuditLog) and session.is_modified(obj):
-            raise AuditLogImmutable(f"audit log entry {obj.id} cannot be changed")
+        if isinstance(obj, (AuditLog, StockMovement)) and session.is_modified(obj):
+            raise AuditLogImmutable(f"{obj.__tablename__} entry {obj.id} cannot be changed")
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -438,5 +556,6 @@ def _refuse_audit_bulk_changes(state: Any) -> None:
     if not (state.is_update or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
-    if table is AuditLog.__table__ or any(m.class_ is AuditLog for m in state.all_mappers):
-        raise AuditLogImmutable("audit log entries cannot be changed or deleted")
+    append_only = (AuditLog, StockMovement)
+    if table in (AuditLog.__table__, StockMovement.__table__) or any(m.class_ in append_only for m in state.all_mappers):
+        raise AuditLogImmutable("audit log and stock ledger entries cannot be changed or deleted")

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.services import knowledge_base, users
+from backend.models import Location
+from backend.services import catalogue, knowledge_base, stock, users
 
 DEMO_CHANNEL = "demo"
+DEMO_RETAILER_STORE = "ANNA-NAGAR"
 
 
 class DemoUser(NamedTuple):
@@ -28,8 +31,10 @@ DEMO_USERS = (
 
 
 def load_demo_data(session: Session) -> None:
-    """Create or refresh the demo users and the knowledge base; running it again creates no duplicates."""
+    """Create or refresh the demo users, the knowledge base and the retail catalogue with its stock; running it
+    again creates no duplicates (and keeps stock that moved since)."""
     knowledge_base.load_seed_articles(session)
+    catalogue.load_seed_catalogue(session)
     for demo in DEMO_USERS:
         user = users.identify(session, DEMO_CHANNEL, demo.channel_user_id, demo.display_name)
         if user.display_name != demo.display_name:
@@ -40,6 +45,9 @@ def load_demo_data(session: Session) -> None:
             user.preferred_language = demo.language
             user.language_explicit = True
     session.flush()
+    retailer = users.identify(session, DEMO_CHANNEL, "retailer")
+    store = session.execute(select(Location).where(Location.code == DEMO_RETAILER_STORE)).scalar_one()
+    stock.link_retailer(session, retailer, store, actor="system:seed")
 
 
 def main() -> None:
@@ -48,7 +56,7 @@ def main() -> None:
     migrate()
     with session_scope() as session:
         load_demo_data(session)
-    print(f"Demo data loaded: {len(DEMO_USERS)} users on channel {DEMO_CHANNEL!r}, and the knowledge base.")
+    print(f"Demo data loaded: {len(DEMO_USERS)} users on channel {DEMO_CHANNEL!r}, the knowledge base and the shop's stock.")
 
 
 if __name__ == "__main__":

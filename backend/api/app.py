@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.api import admin, health, knowledge_base, outbox, tickets, webchat
+from backend.api import admin, health, knowledge_base, outbox, retail, tickets, webchat
 from backend.config import Settings, get_settings
 from backend.db import DatabaseUnavailable
 
@@ -36,6 +36,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(outbox.router)
     app.include_router(tickets.router)
     app.include_router(knowledge_base.router)
+    app.include_router(retail.router)
     return app
 
 

@@ -170,3 +170,37 @@ def test_the_jobs_worker_escalates_and_closes(tmp_path: Path, database_url: str)
     with session_scope(database_url) as session:
         assert session.get(Ticket, late.id).priority == "urgent"
         assert session.get(Ticket, quiet.id).status == "closed"
+
+
+def test_the_retail_api_needs_the_admin_key_and_keeps_the_ledger(api: TestClient) -> None:
+    from backend.services import catalogue
+
+    with session_scope(api.database_url) as session:
+        catalogue.load_seed_catalogue(session)
+    admin = {"X-API-Key": ADMIN_KEY}
+    assert api.get("/api/retail/products").status_code == 401
+    assert api.get("/api/retail/products", headers=RAVI).status_code == 401  # agents are not admins
+    assert len(api.get("/api/retail/products", headers=admin).json()) == 30
+    low = api.get("/api/retail/locations/ANNA-NAGAR/stock", params={"low": True}, headers=admin).json()
+    assert {row["sku"] for row in low} == {"TOORDAL-1", "MILK-500", "WATCH-KID-PNK"}
+    sale = {"sku": "SUGAR-1", "location": "ANNA-NAGAR", "kind": "sold", "quantity": 2, "idempotency_key": "pos-1"}
+    first = api.post("/api/retail/movements", json=sale, headers=admin)
+    assert first.status_code == 201 and first.json()["delta"] == -2
+    assert api.post("/api/retail/movements", json=sale, headers=admin).json()["id"] == first.json()["id"]
+    too_many = dict(sale, quantity=100_000, idempotency_key="pos-2")
+    assert api.post("/api/retail/movements", json=too_many, headers=admin).status_code == 409
+    assert api.post("/api/retail/movements", json=dict(sale, sku="NOPE"), headers=admin).status_code == 404
+    ledger = api.get("/api/retail/movements", params={"sku": "SUGAR-1", "location": "ANNA-NAGAR"}, headers=admin).json()
+    assert [m["delta"] for m in ledger][0] == -2 and sum(m["delta"] for m in ledger) == first.json()["balance_after"]
+    exported = api.get("/api/retail/catalogue.csv", headers=admin)
+    assert exported.headers["content-type"].startswith("text/csv") and "RICE-BAS-5" in exported.text
+    bad = api.post("/api/retail/catalogue.csv", content="sku,category,unit,price,name_en\n,x,y,-1,\n".encode(),
+                   headers={**admin, "Content-Type": "text/csv"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["line"] == 2
+    good = api.post("/api/retail/catalogue.csv", content=exported.content, headers={**admin, "Content-Type": "text/csv"})
+    assert good.json() == {"imported": 30}
+    with session_scope(api.database_url) as session:
+        user_id = users.identify(session, "telegram", "7001").id
+    linked = api.post("/api/retail/retailers", json={"user_id": user_id, "location": "T-NAGAR"}, headers=admin)
+    assert linked.status_code == 200 and "T-NAGAR" in linked.json()["locations"] and linked.json()["role"] == "retailer"
+    assert api.post("/api/retail/retailers", json={"user_id": 999, "location": "T-NAGAR"}, headers=admin).status_code == 404
