@@ -5,6 +5,10 @@ from dataclasses import dataclass
 
 from rasa_sdk import Tracker
 
+from sqlalchemy.orm import Session
+
+from backend.models import User
+from backend.services import users
 from bot.language.preference import reply_language, sdk_parse_history
 
 DEFAULT_CHANNEL = "rest"
@@ -31,3 +35,8 @@ def conversation(tracker: Tracker) -> Conversation:
 
 def latest_language_detection(tracker: Tracker) -> dict:
     return (tracker.latest_message or {}).get("language") or {}
+
+
+def user_of(session: Session, talk: Conversation) -> User:
+    """The backend's user behind the conversation (created on first contact)."""
+    return users.identify(session, talk.channel, talk.channel_user_id)

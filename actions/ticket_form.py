@@ -155,11 +155,13 @@ class ActionCancelForm(Action):
         "ticket_form": "utter_ticket_cancelled",
         "comment_form": "utter_ticket_comment_cancelled",
         "csat_form": "utter_csat_skipped",
+        "link_form": "utter_stock_update_cancelled",
     }
     SLOTS = {
         "ticket_form": FORM_SLOTS,
         "comment_form": ("ticket_comment",),
         "csat_form": ("csat_rating", "csat_comment"),
+        "link_form": ("link_code",),
     }
 
     def name(self) -> Text:

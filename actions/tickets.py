@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions.conversation import Conversation, conversation
+from actions.conversation import Conversation, conversation, user_of
 from actions.helpdesk_text import (
     asked_ticket_number,
     button_title,
@@ -23,14 +23,10 @@ from actions.helpdesk_text import (
 from backend.config import get_settings
 from backend.db import session_scope
 from backend.models import TICKET_ACTIVE, Ticket, User, format_ticket_reference
-from backend.services import ticket_text, tickets, users
+from backend.services import ticket_text, tickets
 
 LIST_LIMIT = 10
 CHOICE_LIMIT = 8
-
-
-def _user(session: Session, talk: Conversation) -> User:
-    return users.identify(session, talk.channel, talk.channel_user_id)
 
 
 def pick_ticket(
@@ -100,7 +96,7 @@ class TicketAction:
     ) -> List[EventType]:
         talk = conversation(tracker)
         with session_scope() as session:
-            user = _user(session, talk)
+            user = user_of(session, talk)
             ticket = pick_ticket(
                 dispatcher, tracker, session, user, talk.language, intent=self.intent,
                 candidates=lambda: self.candidates(session, user), none_response=self.none_response,
@@ -130,7 +126,7 @@ class ActionListTickets(Action):
     ) -> List[EventType]:
         talk = conversation(tracker)
         with session_scope() as session:
-            found = tickets.tickets_of(session, _user(session, talk).id, limit=LIST_LIMIT)
+            found = tickets.tickets_of(session, user_of(session, talk).id, limit=LIST_LIMIT)
             if not found:
                 dispatcher.utter_message(response="utter_no_tickets")
                 return []
@@ -183,7 +179,7 @@ class ActionSaveComment(Action):
     ) -> List[EventType]:
         talk = conversation(tracker)
         with session_scope() as session:
-            user = _user(session, talk)
+            user = user_of(session, talk)
             ticket = tickets.find_for_user(session, user.id, ticket_text.parse_reference(tracker.get_slot("ticket_number")))
             if ticket is None:
                 dispatcher.utter_message(response="utter_ticket_not_found", reference=tracker.get_slot("ticket_number"))
@@ -257,7 +253,7 @@ class ActionStartRating(Action):
     ) -> List[EventType]:
         talk = conversation(tracker)
         with session_scope() as session:
-            user = _user(session, talk)
+            user = user_of(session, talk)
             number = asked_ticket_number(tracker)
             if number:
                 ticket = tickets.find_for_user(session, user.id, number)
@@ -328,7 +324,7 @@ class ActionSaveRating(Action):
         rating = parse_rating(tracker.get_slot("csat_rating"))
         comment = tracker.get_slot("csat_comment")
         with session_scope() as session:
-            user = _user(session, talk)
+            user = user_of(session, talk)
             ticket = tickets.find_for_user(session, user.id, ticket_text.parse_reference(tracker.get_slot("ticket_number")))
             if ticket is not None and rating is not None:
                 try:

@@ -537,6 +537,29 @@ class RetailerLocation(Base):
     location_id = Column(Integer, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False)
 
 
+class RetailerInvite(Base):
+    """An admin's invitation for a retailer to link one chat account to a location, proven with a one-time code
+    (stored hashed) that expires, is used once and allows a few wrong tries."""
+
+    __tablename__ = "retailer_invites"
+    __table_args__ = (Index(None, "channel", "address"),)
+
+    id = Column(Integer, primary_key=True)
+    location_id = Column(Integer, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False)
+    display_name = Column(String(200), nullable=False)
+    channel = Column(String(32), nullable=False)
+    address = Column(String(255), nullable=False)  # the chat identity that must redeem it
+    code_hash = Column(String(64), nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)
+    failed_attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    used_at = Column(UTCDateTime, nullable=True)
+    used_by = Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_by = Column(String(200), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    location = relationship("Location")
+
+
 class AuditLogImmutable(RuntimeError):
     """An attempt to change or delete an audit log entry."""
 

@@ -16,7 +16,7 @@ from backend.api.deps import db_session, get_app_settings, require_admin
 from backend.config import Settings
 from backend.db import session_scope
 from backend.models import Location, Product, StockMovement, User
-from backend.services import catalogue, stock
+from backend.services import catalogue, retailers, stock
 
 router = APIRouter(prefix="/api/retail", tags=["retail"], dependencies=[Depends(require_admin)])
 ADMIN_ACTOR = "admin:api"
@@ -57,6 +57,13 @@ class MovementIn(BaseModel):
     idempotency_key: Optional[StrictStr] = Field(None, max_length=255)
 
 
+class TransferIn(BaseModel):
+    sku: StrictStr
+    from_location: StrictStr
+    to_location: StrictStr
+    quantity: conint(strict=True, ge=1, le=stock.QUANTITY_MAX)
+
+
 class MovementOut(BaseModel):
     id: int
     sku: str
@@ -69,6 +76,20 @@ class MovementOut(BaseModel):
     reason: Optional[str]
     transfer_id: Optional[str]
     created_at: datetime
+
+
+class InviteIn(BaseModel):
+    location: StrictStr
+    display_name: StrictStr = Field(..., min_length=1, max_length=200)
+    channel: Literal["telegram", "whatsapp", "sms", "rest"]
+    address: StrictStr = Field(..., min_length=1, max_length=255, description="the chat identity: "
+                               "Telegram chat id, whatsapp:+91..., +91..., or a web chat sender id")
+
+
+class InviteOut(BaseModel):
+    invite_id: int
+    code: str
+    expires_at: datetime
 
 
 class LinkIn(BaseModel):
@@ -131,6 +152,21 @@ def add_movement(body: MovementIn, session: Session = Depends(db_session)) -> Mo
     return _movement_out(session, applied.movement)
 
 
+@router.post("/transfers", response_model=List[MovementOut], status_code=status.HTTP_201_CREATED,
+             responses={404: {"description": "No such product or location"}, 409: {"description": "Not enough stock"}})
+def add_transfer(body: TransferIn, session: Session = Depends(db_session)) -> List[MovementOut]:
+    """Move stock from one location to another: two ledger movements sharing a transfer id, both or neither."""
+    product = _product(session, body.sku)
+    source, target = _location(session, body.from_location), _location(session, body.to_location)
+    try:
+        out, into = stock.transfer(session, product_id=product.id, from_location_id=source.id,
+                                   to_location_id=target.id, quantity=body.quantity, actor=ADMIN_ACTOR, channel="api")
+    except stock.StockError as exc:
+        code = status.HTTP_409_CONFLICT if exc.code == "insufficient" else status.HTTP_422_UNPROCESSABLE_ENTITY
+        raise HTTPException(code, str(exc)) from None
+    return [_movement_out(session, out.movement), _movement_out(session, into.movement)]
+
+
 @router.get("/movements", response_model=List[MovementOut])
 def list_movements(
     sku: Optional[str] = Query(None),
@@ -180,6 +216,21 @@ async def import_catalogue(request: Request, settings: Settings = Depends(get_ap
 def _import(database_url: str, text: str) -> int:
     with session_scope(database_url) as session:
         return catalogue.import_csv(session, text, actor=ADMIN_ACTOR)
+
+
+@router.post("/invites", response_model=InviteOut, status_code=status.HTTP_201_CREATED,
+             responses={404: {"description": "No such location"}})
+def invite_retailer(body: InviteIn, session: Session = Depends(db_session)) -> InviteOut:
+    """Invite a retailer: they send the one-time code (shown here, once) to the assistant from that chat
+    identity within 30 minutes to see and change the location's stock."""
+    try:
+        invitation = retailers.invite(
+            session, location=_location(session, body.location), display_name=body.display_name,
+            channel=body.channel, address=body.address, actor=ADMIN_ACTOR,
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    return InviteOut(invite_id=invitation.invite_id, code=invitation.code, expires_at=invitation.expires_at)
 
 
 @router.post("/retailers", responses={404: {"description": "No such user or location"}})

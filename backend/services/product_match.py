@@ -62,7 +62,7 @@ def normalize(text: str) -> str:
     return " ".join(WORD.findall(text))
 
 
-COVERAGE_WEIGHT = 10.0  # how much covering every word of the message adds to the best window's score
+COVERAGE_WEIGHT = 20.0  # how much covering every word of the message adds to the best window's score
 GENERIC_PRODUCTS = 3  # a word in this many products' names ("powder", "kid") does not name one on its own
 WORD_MATCH = 80.0
 

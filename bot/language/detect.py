@@ -107,12 +107,15 @@ def _lingua_scores(text: str, candidates: tuple[str, ...]) -> list[tuple[str, fl
     return sorted(((code, value / total) for code, value in scores), key=lambda s: -s[1])
 
 
-def _romanized(words: list[str]) -> tuple[str | None, float, float]:
-    """The romanized Indian language the words look like, its share of the words, and English's share."""
+def _romanized(words: list[str], ignored: frozenset[str] | set[str] = frozenset()) -> tuple[str | None, float, float]:
+    """The romanized Indian language the words look like, its share of the words, and English's share.
+    ``ignored`` words count as words but vote for no language."""
     english, hindi, tamil = lexicon("en"), lexicon("hi-Latn"), lexicon("ta-Latn")
     scores = {"hi-Latn": 0.0, "ta-Latn": 0.0}
     english_only = 0
     for word in words:
+        if word in ignored:
+            continue
         in_english = word in english
         for code, words_of in (("hi-Latn", hindi), ("ta-Latn", tamil)):
             if word in words_of:
@@ -125,8 +128,17 @@ def _romanized(words: list[str]) -> tuple[str | None, float, float]:
     return best, scores[best] / len(words), english_only / len(words)
 
 
+# Place names of the shop's city say nothing about the writer's language ("anna" is also Tamil for brother,
+# "nagar" is in every language's messages about the Anna Nagar and T. Nagar stores).
+_PLACES = re.compile(r"\b(?:anna|t\.?|thyagaraya|ashok|kk)\s*nagar\b|\b(?:chennai|ambattur|usman\s+road)\b", re.IGNORECASE)
+
+
+# Spanish words that are also common romanized Tamil or Hindi words ("en": in / my, "la": the / in).
+_SPANISH_FUNCTION_WORDS = frozenset({"en", "la", "le", "me", "se", "te", "mi", "de", "del", "los", "las"})
+
+
 def detect(text: str) -> Detection:
-    text = (text or "").strip()
+    text = _PLACES.sub(" ", (text or "")).strip()
     script, share = dominant_script(text)
     if script is None:
         return UNDETERMINED
@@ -157,13 +169,18 @@ def _detect_by_script(text: str, script: str, share: float) -> Detection:
 
 
 def _detect_latin(text: str, words: list[str], share: float) -> Detection:
-    romanized, romanized_share, english_share = _romanized(words)
+    spanish = lexicon("es")
+    if "¿" in text or "¡" in text or sum(word in spanish for word in words) / len(words) >= 0.3:
+        # Words that are also romanized Tamil or Hindi ("en": in / my) do not make a Spanish message Tamil.
+        ignored = {w for w in words if w in spanish or w in _SPANISH_FUNCTION_WORDS}
+        romanized, romanized_share, english_share = _romanized(words, ignored)
+    else:
+        romanized, romanized_share, english_share = _romanized(words)
     # One distinctly Hindi or Tamil word ("podu", "chahiye") in a code-mixed message is strong evidence:
     # an English or Spanish writer would not use it.
     if romanized and romanized_share * len(words) >= 1 and romanized_share >= 0.25:
         reliable = len(words) >= 3 or (len(words) == 2 and romanized_share >= 1.0)
         return Detection(romanized, min(1.0, romanized_share + 0.3) * share, reliable=reliable, script="Latin")
-    spanish = lexicon("es")
     spanish_share = sum(word in spanish for word in words) / len(words)
     if spanish_share >= 0.5 and spanish_share > english_share:
         # lingua hesitates on one or two Spanish words ("hola", "gracias amigo"); the lexicon does not.

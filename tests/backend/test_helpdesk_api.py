@@ -192,6 +192,12 @@ def test_the_retail_api_needs_the_admin_key_and_keeps_the_ledger(api: TestClient
     assert api.post("/api/retail/movements", json=dict(sale, sku="NOPE"), headers=admin).status_code == 404
     ledger = api.get("/api/retail/movements", params={"sku": "SUGAR-1", "location": "ANNA-NAGAR"}, headers=admin).json()
     assert [m["delta"] for m in ledger][0] == -2 and sum(m["delta"] for m in ledger) == first.json()["balance_after"]
+    moved = api.post("/api/retail/transfers", json={"sku": "SUGAR-1", "from_location": "WH-AMBATTUR",
+                                                    "to_location": "ANNA-NAGAR", "quantity": 10}, headers=admin)
+    assert moved.status_code == 201 and [m["delta"] for m in moved.json()] == [-10, 10]
+    assert moved.json()[0]["transfer_id"] == moved.json()[1]["transfer_id"]
+    assert api.post("/api/retail/transfers", json={"sku": "SUGAR-1", "from_location": "ANNA-NAGAR",
+                                                   "to_location": "ANNA-NAGAR", "quantity": 1}, headers=admin).status_code == 422
     exported = api.get("/api/retail/catalogue.csv", headers=admin)
     assert exported.headers["content-type"].startswith("text/csv") and "RICE-BAS-5" in exported.text
     bad = api.post("/api/retail/catalogue.csv", content="sku,category,unit,price,name_en\n,x,y,-1,\n".encode(),
@@ -204,3 +210,21 @@ def test_the_retail_api_needs_the_admin_key_and_keeps_the_ledger(api: TestClient
     linked = api.post("/api/retail/retailers", json={"user_id": user_id, "location": "T-NAGAR"}, headers=admin)
     assert linked.status_code == 200 and "T-NAGAR" in linked.json()["locations"] and linked.json()["role"] == "retailer"
     assert api.post("/api/retail/retailers", json={"user_id": 999, "location": "T-NAGAR"}, headers=admin).status_code == 404
+
+
+def test_an_admin_invites_a_retailer_and_sees_the_code_once(api: TestClient) -> None:
+    from backend.services import catalogue, retailers
+
+    with session_scope(api.database_url) as session:
+        catalogue.save_location(session, code="T-NAGAR", name="T. Nagar store", kind="store")
+    admin = {"X-API-Key": ADMIN_KEY}
+    body = {"location": "T-NAGAR", "display_name": "Meena", "channel": "whatsapp", "address": "whatsapp:+919800000001"}
+    assert api.post("/api/retail/invites", json=body).status_code == 401
+    created = api.post("/api/retail/invites", json=body, headers=admin)
+    assert created.status_code == 201 and len(created.json()["code"]) == 6
+    assert api.post("/api/retail/invites", json=dict(body, location="MARS"), headers=admin).status_code == 404
+    assert api.post("/api/retail/invites", json=dict(body, channel="fax"), headers=admin).status_code == 422
+    with session_scope(api.database_url) as session:
+        result = retailers.redeem(session, channel="whatsapp", channel_user_id="whatsapp:+919800000001",
+                                  code=created.json()["code"])
+        assert result.location.code == "T-NAGAR" and result.user.display_name == "Meena"

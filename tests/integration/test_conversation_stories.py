@@ -29,14 +29,15 @@ pytestmark = pytest.mark.integration
 
 
 def test_there_are_conversation_tests_for_every_intent_in_every_native_language():
-    """Every intent is exercised in every language, by Rasa's test stories or by the helpdesk's scripted
-    conversations through the whole stack (tests/conversations/helpdesk/, test_helpdesk_conversations.py)."""
+    """Every intent is exercised in every language, by Rasa's test stories or by the scripted conversations
+    through the whole stack (tests/conversations/<capability>/, test_scripted_conversations.py)."""
     domain_intents = set(yaml.safe_load((ROOT / "domain.yml").read_text())["intents"]) - {"out_of_scope"}
     for language in NATIVE_LANGUAGES:
         stories = yaml.safe_load((STORIES / f"test_{language}.yml").read_text(encoding="utf-8"))["stories"]
         covered = {step["intent"] for story in stories for step in story["steps"] if "intent" in step}
-        scripts = yaml.safe_load((STORIES / "helpdesk" / f"{language}.yml").read_text(encoding="utf-8"))
-        covered |= {turn["intent"] for c in scripts["conversations"] for turn in c["turns"] if "intent" in turn}
+        for capability in ("helpdesk", "retail"):
+            scripts = yaml.safe_load((STORIES / capability / f"{language}.yml").read_text(encoding="utf-8"))
+            covered |= {turn["intent"] for c in scripts["conversations"] for turn in c["turns"] if "intent" in turn}
         assert domain_intents | {"nlu_fallback"} <= covered, (language, domain_intents - covered)
 
 

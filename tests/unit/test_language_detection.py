@@ -57,3 +57,17 @@ def test_a_distinct_romanized_word_in_code_mixed_text_wins_over_english():
 def test_romanized_indian_text_is_never_taken_for_a_clear_foreign_language(text):
     detection = detect(text)
     assert detection.language in ("ta-Latn", "hi-Latn", "en") or not detection.reliable
+
+
+@pytest.mark.parametrize(
+    "text, language",
+    [
+        ("¿cuántos portátiles hay en anna nagar?", "es"),
+        ("basmati en anna nagar, ¿cuántas bolsas hay?", "es"),
+        ("how many basmati bags at anna nagar?", "en"),
+        ("en ticket enna aachu", "ta-Latn"),
+        ("kadai la sugar evlo irukku", "ta-Latn"),
+    ],
+)
+def test_store_names_and_shared_short_words_do_not_decide_the_language(text, language):
+    assert detect(text).language == language
