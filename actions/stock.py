@@ -150,6 +150,9 @@ class ActionPrepareStockUpdate(Action):
         talk = conversation(tracker)
         text = user_text(tracker)
         from_button = not text
+        if text and stock_text.movement(text) is None:
+            # No word says anything happened ("how many blue kurtas do we have"): it is a question.
+            return await ActionCheckStock().run(dispatcher, tracker, domain)
         with session_scope() as session:
             user = user_of(session, talk)
             mine = stock.locations_of(session, user.id)
