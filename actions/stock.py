@@ -54,10 +54,8 @@ def find_product(
     if result.best is not None:
         return session.get(Product, result.best.product_id)
     offered = result.choices or result.suggestions
-    buttons = [
-        {"title": session.get(Product, m.product_id).name_in(language), "payload": f'/{intent}{{"sku": "{session.get(Product, m.product_id).sku}"}}'}
-        for m in offered[:CHOICES]
-    ]
+    products = [session.get(Product, m.product_id) for m in offered[:CHOICES]]
+    buttons = [{"title": p.name_in(language), "payload": f'/{intent}{{"sku": "{p.sku}"}}'} for p in products]
     if result.choices:
         dispatcher.utter_message(response="utter_stock_choose_product", buttons=buttons)
     elif buttons:

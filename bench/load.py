@@ -5,6 +5,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
 
 import httpx
 
@@ -32,14 +33,17 @@ class LoadResult:
 HEADER = f"{'bot':10} {'conc':>4} {'msgs':>6} {'fail':>4} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
 
 
-async def _conversation(client: httpx.AsyncClient, url: str, script: list[str], latencies: list[float],
-                        failures: list[int]) -> None:
-    sender = f"bench-{uuid.uuid4().hex[:12]}"
+Check = Callable[[list], bool]
+
+
+async def _conversation(client: httpx.AsyncClient, url: str, sender: str, script: list[str],
+                        latencies: list[float], failures: list[int], check: Optional[Check]) -> None:
     for message in script:
         started = time.perf_counter()
         try:
             response = await client.post(url, json={"sender": sender, "message": message})
-            ok = response.status_code == 200 and response.json()
+            replies = response.json() if response.status_code == 200 else []
+            ok = bool(replies) and (check is None or check(replies))
         except (httpx.HTTPError, ValueError):
             ok = False
         latencies.append((time.perf_counter() - started) * 1000)
@@ -47,8 +51,20 @@ async def _conversation(client: httpx.AsyncClient, url: str, script: list[str], 
             failures.append(1)
 
 
-async def run_load(rasa_url: str, script: list[str], concurrency: int, conversations: int) -> LoadResult:
-    """``conversations`` conversations following ``script``, at most ``concurrency`` at a time."""
+async def run_load(
+    rasa_url: str,
+    script: list[str],
+    concurrency: int,
+    conversations: int,
+    *,
+    senders: Optional[Sequence[str]] = None,
+    check: Optional[Check] = None,
+) -> LoadResult:
+    """``conversations`` conversations following ``script``, at most ``concurrency`` at a time. ``senders``
+    gives their sender ids (one conversation each) instead of new random ones; a reply list for which
+    ``check`` is false counts as a failure."""
+    if senders is None:
+        senders = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(conversations)]
     url = f"{rasa_url}/webhooks/rest/webhook"
     latencies: list[float] = []
     failures: list[int] = []
@@ -56,11 +72,11 @@ async def run_load(rasa_url: str, script: list[str], concurrency: int, conversat
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         gate = asyncio.Semaphore(concurrency)
 
-        async def one() -> None:
+        async def one(sender: str) -> None:
             async with gate:
-                await _conversation(client, url, script, latencies, failures)
+                await _conversation(client, url, sender, script, latencies, failures, check)
 
         started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(conversations)))
+        await asyncio.gather(*(one(sender) for sender in senders))
         seconds = time.perf_counter() - started
     return LoadResult(concurrency, len(latencies), len(failures), seconds, latencies)

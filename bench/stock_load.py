@@ -14,15 +14,14 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, percentile  # noqa: E402
+from bench.load import run_load  # noqa: E402
 from bench.servers import sahayak, workdir  # noqa: E402
 
 GREETINGS = ["hello", "hi", "good morning", "hey there"]
@@ -45,27 +44,8 @@ def link_retailers(database: Path, count: int) -> list[str]:
     return senders
 
 
-async def run(url: str, senders: list[str], script: list[str], concurrency: int, check: bool) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    failures = 0
-    gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=120) as client:
-        async def conversation(sender: str) -> None:
-            nonlocal failures
-            async with gate:
-                for message in script:
-                    started = time.perf_counter()
-                    try:
-                        response = await client.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": message})
-                        replies = response.json() if response.status_code == 200 else []
-                    except (httpx.HTTPError, ValueError):
-                        replies = []
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    if not replies or (check and "Anna Nagar" not in " ".join(r.get("text", "") for r in replies)):
-                        failures += 1
-
-        await asyncio.gather(*(conversation(s) for s in senders))
-    return latencies, failures
+def names_the_store(replies: list) -> bool:
+    return "Anna Nagar" in " ".join(r.get("text", "") for r in replies)
 
 
 def main() -> None:
@@ -79,16 +59,16 @@ def main() -> None:
     failures = {"greet": 0, "stock lookup": 0}
     with sahayak(work) as url:
         retailers = link_retailers(work / "bench.db", args.conversations * args.rounds + 2)
-        asyncio.run(run(url, retailers[:2], LOOKUPS, 2, False))  # warm-up
-        asyncio.run(run(url, [f"w-{i}" for i in range(2)], GREETINGS, 2, False))
+        asyncio.run(run_load(url, LOOKUPS, 2, 2, senders=retailers[:2]))  # warm-up
+        asyncio.run(run_load(url, GREETINGS, 2, 2))
         for round_ in range(args.rounds):
             batch = retailers[2 + round_ * args.conversations: 2 + (round_ + 1) * args.conversations]
-            greeters = [f"bench-greet-{uuid.uuid4().hex[:10]}" for _ in range(args.conversations)]
-            for name, senders, script, check in (("greet", greeters, GREETINGS, False),
-                                                 ("stock lookup", batch, LOOKUPS, True)):
-                latencies, failed = asyncio.run(run(url, senders, script, args.concurrency, check))
-                results[name] += latencies
-                failures[name] += failed
+            for name, script, senders, check in (("greet", GREETINGS, None, None),
+                                                 ("stock lookup", LOOKUPS, batch, names_the_store)):
+                result = asyncio.run(run_load(url, script, args.concurrency, args.conversations,
+                                              senders=senders, check=check))
+                results[name] += result.latencies_ms
+                failures[name] += result.failures
     print(f"{args.concurrency} concurrent conversations, {args.rounds} rounds:")
     for name, latencies in results.items():
         print(f"  {name:13} messages {len(latencies):5d}  failures {failures[name]:3d}  "

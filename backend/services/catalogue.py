@@ -73,20 +73,21 @@ def save_product(
         session.add(product)
     else:
         product.category, product.unit, product.price_paise, product.updated_at = category, unit, paise, utcnow()
-    wanted = {(language, name.strip(), "name") for language, name in names.items() if name and name.strip()}
-    for language, words in (aliases or {}).items():
-        wanted |= {(language, alias.strip(), "alias") for alias in words if alias and alias.strip()}
-    names_seen: set[tuple[str, str]] = set()
-    unique = []
-    for language, name, kind in sorted(wanted, key=lambda w: (w[2] != "name", w)):
-        if (language, name.casefold()) not in names_seen:  # a name also listed as alias stays a name
-            names_seen.add((language, name.casefold()))
-            unique.append((language, name, kind))
+    # One entry per language and spelling (ignoring case); a name also listed as an alias stays a name.
+    given = [(language, name, "name") for language, name in names.items()] + [
+        (language, alias, "alias") for language, words in (aliases or {}).items() for alias in words
+    ]
+    wanted: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for language, text, kind in given:
+        text = (text or "").strip()
+        if text:
+            wanted.setdefault((language, text.casefold()), (language, text, kind))
+    kept = set(wanted.values())
     current = {(n.language, n.name, n.kind): n for n in product.names}
     for key, entry in current.items():
-        if key not in set(unique):
+        if key not in kept:
             product.names.remove(entry)
-    for language, name, kind in unique:
+    for language, name, kind in wanted.values():
         if (language, name, kind) not in current:
             product.names.append(ProductName(language=language, name=name, kind=kind))
     session.flush()

@@ -54,7 +54,7 @@ def invite(
     now: Optional[datetime] = None,
 ) -> Invitation:
     now = now or utcnow()
-    users._check_identity(channel, address)
+    users.check_identity(channel, address)
     if not display_name.strip() or len(display_name) > 200:
         raise ValueError("display_name must be 1-200 characters")
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from backend.models import (
@@ -174,8 +174,6 @@ def set_reorder_point(
 
 def ledger_total(session: Session, product_id: int, location_id: int) -> int:
     """The sum of all movements of a product at a location: what the level must equal."""
-    from sqlalchemy import func
-
     return session.execute(
         select(func.coalesce(func.sum(StockMovement.delta), 0)).where(
             StockMovement.product_id == product_id, StockMovement.location_id == location_id

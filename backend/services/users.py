@@ -36,7 +36,7 @@ def identify(
     Safe when several processes see the same new sender at once: the identity
     insert ignores a conflict and the winner's row is read back.
     """
-    _check_identity(channel, channel_user_id)
+    check_identity(channel, channel_user_id)
     identity = _find_identity(session, channel, channel_user_id)
     if identity is None:
         identity = _create_identity(session, channel, channel_user_id, display_name)
@@ -104,7 +104,7 @@ def normalize_language(tag: str) -> str:
     return "-".join(parts)
 
 
-def _check_identity(channel: str, channel_user_id: str) -> None:
+def check_identity(channel: str, channel_user_id: str) -> None:
     if not isinstance(channel, str) or not CHANNEL_PATTERN.match(channel):
         raise ValueError(f"channel must be 1-32 lowercase letters, digits, '-' or '_', got {channel!r}")
     if not isinstance(channel_user_id, str) or not channel_user_id.strip():
