@@ -1,16 +1,17 @@
-"""What the bot does when it did not understand: rephrase first, then offer a person."""
+"""What the bot does when it did not understand: rephrase first, then hand the conversation to a person."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import conversation, latest_language_detection
+from actions.conversation import latest_language_detection
+from actions.handoff import escalate
 from actions.knowledge_base import answer_question
 from backend.db import session_scope
-from backend.services import handoff, knowledge_base, users
+from backend.services import knowledge_base
 from bot.language.preference import sdk_user_events
 from bot.languages import is_native
 
@@ -51,12 +52,12 @@ class ActionHandleFallback(Action):
             return []
         if _knowledge_base_may_know(tracker):
             # Not one of the intents, but the knowledge base has something on it: answer from there.
-            return answer_question(dispatcher, tracker) + [SlotSet("human_offered", False)]
+            return answer_question(dispatcher, tracker)
         if _was_a_miss(_previous_user_message(tracker)):
-            dispatcher.utter_message(response="utter_offer_human")
-            return [SlotSet("human_offered", True)]
+            dispatcher.utter_message(response="utter_handoff_not_understood")
+            return escalate(dispatcher, tracker, "fallback", last_message=_last_miss(tracker))
         dispatcher.utter_message(response="utter_rephrase")
-        return [SlotSet("human_offered", False)]
+        return []
 
 
 def _knowledge_base_may_know(tracker: Tracker) -> bool:
@@ -68,39 +69,13 @@ def _knowledge_base_may_know(tracker: Tracker) -> bool:
     return bool(hits) and hits[0][2] >= knowledge_base.CONFIDENCE_THRESHOLD
 
 
-class ActionRequestHuman(Action):
-    def name(self) -> Text:
-        return "action_request_human"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
-        talk = conversation(tracker)
-        reason = "fallback" if tracker.get_slot("human_offered") else "asked"
-        with session_scope() as session:
-            request, created = handoff.request_human(
-                session,
-                channel=talk.channel,
-                channel_user_id=talk.channel_user_id,
-                language=talk.language,
-                reason=reason,
-                last_message=_last_words(tracker, misunderstood_only=reason == "fallback"),
-            )
-            user = users.identify(session, talk.channel, talk.channel_user_id)
-            users.set_language(session, user, talk.language, explicit=False)
-            reference = request.reference
-        response = "utter_human_requested" if created else "utter_human_already_requested"
-        dispatcher.utter_message(response=response, reference=reference)
-        return [SlotSet("human_offered", False)]
-
-
-def _last_words(tracker: Tracker, misunderstood_only: bool) -> str:
-    """What the team should read first: the last message the bot did not understand, or else the last one."""
+def _last_miss(tracker: Tracker) -> str:
+    """What the team should read first: the last message the bot did not understand."""
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if text and not text.startswith("/") and (not misunderstood_only or intent == FALLBACK):
+        if text and not text.startswith("/") and intent == FALLBACK:
             return text
     return ""

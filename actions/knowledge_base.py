@@ -8,10 +8,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import conversation
+from actions.handoff import escalate
 from actions.helpdesk_text import user_text
 from backend.db import session_scope
 from backend.services import knowledge_base, users
 from bot.render import render_response
+
+# "No" to "did this help?" this many times in a row brings in a person.
+NOT_HELPED_BEFORE_A_PERSON = 2
 
 
 class ActionAnswerFaq(Action):
@@ -93,5 +97,13 @@ class ActionFaqFeedback(Action):
                     knowledge_base.record_feedback(session, int(query_id), helped, user_id=user.id)
                 except LookupError:
                     pass  # a slot carried over from another database (tests) or a deleted question
-        dispatcher.utter_message(response="utter_faq_helped" if helped else "utter_faq_not_helped")
-        return [SlotSet("faq_feedback_pending", False)]
+        if helped:
+            dispatcher.utter_message(response="utter_faq_helped")
+            return [SlotSet("faq_feedback_pending", False), SlotSet("faq_not_helped", 0.0)]
+        misses = int(tracker.get_slot("faq_not_helped") or 0) + 1
+        if misses >= NOT_HELPED_BEFORE_A_PERSON:
+            dispatcher.utter_message(response="utter_handoff_not_helped")
+            return escalate(dispatcher, tracker, "not_helped") + [
+                SlotSet("faq_feedback_pending", False), SlotSet("faq_not_helped", 0.0)]
+        dispatcher.utter_message(response="utter_faq_not_helped")
+        return [SlotSet("faq_feedback_pending", False), SlotSet("faq_not_helped", float(misses))]

@@ -35,5 +35,5 @@ class ActionSessionStart(Action):
         return [
             SlotSet(key=name, value=value)
             for name, value in tracker.current_slot_values().items()
-            if name not in ("session_started_metadata", "human_offered") and value is not None
+            if name not in ("session_started_metadata", "faq_not_helped") and value is not None
         ]

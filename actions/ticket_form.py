@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.conversation import conversation
+from actions.handoff import escalate
 from actions.helpdesk_text import category_name, local_time, user_text
 from backend.db import session_scope
 from backend.models import TICKET_CATEGORIES
@@ -140,12 +141,17 @@ class ActionCreateTicket(Action):
                 description=tracker.get_slot("ticket_description"),
                 details=None if details == SKIPPED else details,
             )
-            reference, due = ticket.reference, ticket.first_response_due
+            reference, due, urgent = ticket.reference, ticket.first_response_due, ticket.priority == "urgent"
+        events: List[EventType] = [SlotSet(slot, None) for slot in FORM_SLOTS] + [SlotSet("ticket_number", reference)]
         if created:
             dispatcher.utter_message(response="utter_ticket_created", reference=reference, due=local_time(due))
         else:
             dispatcher.utter_message(response="utter_ticket_duplicate", reference=reference)
-        return [SlotSet(slot, None) for slot in FORM_SLOTS] + [SlotSet("ticket_number", reference)]
+        if urgent:
+            # A watch's SOS that fails, money taken twice: a person looks at it now.
+            dispatcher.utter_message(response="utter_handoff_urgent")
+            events += escalate(dispatcher, tracker, "urgent", ticket_id=ticket.id)
+        return events
 
 
 class ActionCancelForm(Action):

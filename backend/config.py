@@ -60,6 +60,8 @@ class Settings:
     default_language: str = "en"
     ticket_auto_close_days: int = 3
     helpdesk_job_interval: float = 60.0
+    support_hours: str = ""  # empty: a person is always there (backend/services/office_hours.py)
+    support_timezone: str = "Asia/Kolkata"
 
     def __repr__(self) -> str:
         return f"Settings({self.describe()!r})"
@@ -91,6 +93,8 @@ class Settings:
             "default_language": self.default_language,
             "ticket_auto_close_days": self.ticket_auto_close_days,
             "helpdesk_job_interval": self.helpdesk_job_interval,
+            "support_hours": self.support_hours or "always",
+            "support_timezone": self.support_timezone,
         }
 
 
@@ -139,6 +143,15 @@ def load_settings(
     check("agent_api_keys", "AGENT_API_KEYS", {}, _parse_agent_keys)
     check("ticket_auto_close_days", "TICKET_AUTO_CLOSE_DAYS", 3, _parse_days)
     check("helpdesk_job_interval", "HELPDESK_JOB_INTERVAL_SECONDS", 60.0, _parse_timeout)
+    check("support_hours", "SUPPORT_HOURS", "", lambda n, v: v)
+    check("support_timezone", "SUPPORT_TIMEZONE", "Asia/Kolkata", lambda n, v: v)
+    if "support_hours" in values and "support_timezone" in values:
+        from backend.services import office_hours
+
+        try:
+            office_hours.parse(values["support_hours"], values["support_timezone"])
+        except ValueError as exc:
+            problems.append(str(exc))
 
     raw_db = get("DATABASE_URL")
     if raw_db is None:

@@ -30,6 +30,8 @@ from sqlalchemy.types import TypeDecorator
 
 ROLES = ("customer", "retailer", "guardian", "agent", "admin")
 REQUEST_STATUSES = ("open", "closed")
+HANDOFF_OUTCOMES = ("returned", "closed")
+HANDOFF_MESSAGE_KINDS = ("customer", "agent", "note", "system")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
 OUTBOX_UNFINISHED = ("pending", "sending")
 LAST_MESSAGE_MAX = 2000
@@ -158,6 +160,8 @@ class HumanRequest(Base):
             postgresql_where=text("status = 'open'"),
         ),
         Index(None, "status", "created_at"),
+        Index(None, "status", "team", "agent_id"),
+        CheckConstraint("outcome IS NULL OR " + _in("outcome", HANDOFF_OUTCOMES), name="outcome"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -169,12 +173,29 @@ class HumanRequest(Base):
     last_message = Column(Text, nullable=True)
     status = Column(String(16), nullable=False, default="open", server_default="open")
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    # The handoff: the Rasa conversation in agent mode, its ticket and team, and who holds it. An open request
+    # with no agent is waiting in the queue; with an agent, that agent is talking to the customer.
+    sender_id = Column(String(255), nullable=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="SET NULL"), nullable=True, index=True)
+    team = Column(String(50), nullable=False, default="customer-care", server_default="customer-care")
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="SET NULL"), nullable=True, index=True)
+    queued_at = Column(UTCDateTime, nullable=True)
+    taken_at = Column(UTCDateTime, nullable=True)
+    first_response_at = Column(UTCDateTime, nullable=True)
+    ended_at = Column(UTCDateTime, nullable=True)
+    outcome = Column(String(16), nullable=True)
 
     user = relationship("User")
+    ticket = relationship("Ticket")
+    agent = relationship("Agent")
 
     @property
     def reference(self) -> str:
         return f"H-{self.id:06d}"
+
+    @property
+    def waiting(self) -> bool:
+        return self.status == "open" and self.agent_id is None
 
     @validates("last_message")
     def _truncate_last_message(self, _key: str, value: Optional[str]) -> Optional[str]:
@@ -558,6 +579,80 @@ class RetailerInvite(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
     location = relationship("Location")
+
+
+class Agent(Base):
+    """A person who answers customers in the agent console. Passwords are stored as Argon2id hashes."""
+
+    __tablename__ = "agents"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(200), nullable=False)
+    password_hash = Column(String(255), nullable=False)
+    language = Column(String(35), nullable=False, default="en", server_default="en")
+    is_admin = Column(Boolean, nullable=False, default=False, server_default=false())
+    active = Column(Boolean, nullable=False, default=True, server_default=true())
+    failed_logins = Column(Integer, nullable=False, default=0, server_default="0")
+    locked_until = Column(UTCDateTime, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    last_login_at = Column(UTCDateTime, nullable=True)
+
+    teams = relationship("AgentTeam", cascade="all, delete-orphan", order_by="AgentTeam.team")
+
+    @property
+    def team_names(self) -> list[str]:
+        return [t.team for t in self.teams]
+
+    def __repr__(self) -> str:
+        return f"<Agent id={self.id} username={self.username}>"
+
+
+class AgentTeam(Base):
+    __tablename__ = "agent_teams"
+    __table_args__ = (UniqueConstraint("agent_id", "team"),)
+
+    id = Column(Integer, primary_key=True)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True)
+    team = Column(String(50), nullable=False)
+
+
+class AgentSession(Base):
+    """A logged-in console session: the cookie carries the token, the database keeps only its hash."""
+
+    __tablename__ = "agent_sessions"
+
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at = Column(UTCDateTime, nullable=False)
+
+    agent = relationship("Agent")
+
+
+class HandoffMessage(Base):
+    """One entry of a handoff as the console shows it: a customer message, an agent reply, an internal note, or
+    a system event (queued, taken, transferred, returned, closed). Its id also orders the console's live feed."""
+
+    __tablename__ = "handoff_messages"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HANDOFF_MESSAGE_KINDS), name="kind"),
+        Index(None, "request_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("human_requests.id", ondelete="CASCADE"), nullable=False)
+    kind = Column(String(16), nullable=False)
+    author = Column(String(200), nullable=True)
+    text = Column(Text, nullable=False)
+    language = Column(String(35), nullable=True)
+    translation = Column(Text, nullable=True)
+    translation_language = Column(String(35), nullable=True)
+    # Idempotency for customer messages relayed by the action server (the Rasa event id).
+    external_id = Column(String(128), nullable=True, unique=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class AuditLogImmutable(RuntimeError):

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sahayak.tar.gz"
 FINGERPRINT = ROOT / "models" / "sahayak.fingerprint"
 # Everything a trained model depends on: data, configuration and the code of the custom NLU components.
-INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "bot/language")
+INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "bot/language", "bot/policies.py")
 
 
 def fingerprint(root: Path = ROOT) -> str:

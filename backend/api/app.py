@@ -9,7 +9,8 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.api import admin, health, knowledge_base, outbox, retail, tickets, webchat
+from backend.api import admin, console, health, knowledge_base, outbox, retail, tickets, webchat
+from backend.api.live import ChangeWatcher
 from backend.config import Settings, get_settings
 from backend.db import DatabaseUnavailable
 
@@ -24,12 +25,17 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         log.info("Starting Sahayak backend with %s", settings.describe())
         async with httpx.AsyncClient(follow_redirects=False) as client:
             app.state.http = client
-            yield
+            app.state.watcher = ChangeWatcher(settings.database_url)
+            try:
+                yield
+            finally:
+                await app.state.watcher.stop()
 
     app = FastAPI(title="Sahayak backend", lifespan=lifespan)
     app.state.settings = settings
     app.middleware("http")(webchat.limit_body_size)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(console.NotLoggedIn, console.not_logged_in)
     app.include_router(health.router)
     app.include_router(webchat.router)
     app.include_router(admin.router)
@@ -37,6 +43,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(tickets.router)
     app.include_router(knowledge_base.router)
     app.include_router(retail.router)
+    app.include_router(console.router)
     return app
 
 

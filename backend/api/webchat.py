@@ -1,6 +1,7 @@
 """The browser chat: the static page and a proxy to Rasa's REST channel."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Optional
@@ -11,10 +12,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, StrictStr, validator
 
 from backend.api import chat_cookie
-from backend.api.deps import db_session, get_app_settings
+from backend.api.deps import get_app_settings
 from backend.config import Settings
+from backend.db import session_scope
 from backend.services import web_inbox
-from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ MAX_MESSAGE_CHARS = 10_000
 # Raw body cap checked before JSON parsing; generous enough for 10,000 escaped characters.
 MAX_BODY_BYTES = 128 * 1024
 RASA_TIMEOUT_SECONDS = 15.0
+INBOX_MAX_WAIT = 30.0
 UNREACHABLE = "The assistant is not reachable right now. Please try again in a moment."
 TOO_LONG = f"The message is too long: at most {MAX_MESSAGE_CHARS:,} characters are allowed."
 
@@ -93,22 +95,38 @@ async def post_message(
 
 
 @router.get("/chat/inbox")
-def get_inbox(
+async def get_inbox(
     request: Request,
     after: int = Query(0, ge=0),
+    wait: float = Query(0, ge=0, le=INBOX_MAX_WAIT, description="seconds to wait for a message (long poll)"),
     settings: Settings = Depends(get_app_settings),
-    session: Session = Depends(db_session),
 ) -> JSONResponse:
-    """Notifications for this browser's chat (ticket updates...) with an id above ``after``, oldest first.
-    A browser without a valid chat cookie has none."""
+    """Messages for this browser's chat (an agent's replies, ticket updates...) with an id above ``after``,
+    oldest first; with ``wait``, held open until one arrives or ``wait`` seconds pass. A browser without a
+    valid chat cookie has none."""
     chat_id = chat_cookie.verify(settings.webchat_secret, request.cookies.get(chat_cookie.COOKIE_NAME))
     if chat_id is None:
         return JSONResponse({"messages": []})
-    messages = web_inbox.fetch(session, f"web-{chat_id}", after=after)
+    address = f"web-{chat_id}"
+    watcher = request.app.state.watcher
+    seen = await watcher.current("web_inbox")
+    messages = await asyncio.to_thread(_fetch_inbox, settings.database_url, address, after)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not messages and loop.time() < deadline and not await request.is_disconnected():
+        newest = await watcher.wait("web_inbox", seen, min(deadline - loop.time(), 5.0))
+        if newest > seen:
+            seen = newest
+            messages = await asyncio.to_thread(_fetch_inbox, settings.database_url, address, after)
     return JSONResponse(
         {"messages": [{"id": m.id, "text": m.text, "buttons": m.buttons} for m in messages]},
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _fetch_inbox(database_url: str, address: str, after: int) -> list:
+    with session_scope(database_url) as session:
+        return web_inbox.fetch(session, address, after=after)
 
 
 async def _ask_rasa(client: httpx.AsyncClient, rasa_url: str, sender: str, message: str) -> Optional[list[Any]]:

@@ -82,8 +82,10 @@ def open_ticket(
     description: str,
     details: Optional[str] = None,
     now: Optional[datetime] = None,
+    notify: bool = True,
 ) -> tuple[Ticket, bool]:
-    """Open a ticket, or return the same complaint opened in the last 10 minutes (``created`` False)."""
+    """Open a ticket, or return the same complaint opened in the last 10 minutes (``created`` False).
+    ``notify`` False skips the receipt, for a ticket the conversation itself announces (a handoff)."""
     now = now or utcnow()
     if category not in TICKET_CATEGORIES:
         raise ValueError(f"category must be one of {', '.join(TICKET_CATEGORIES)}")
@@ -96,7 +98,7 @@ def open_ticket(
     duplicate = _recent_duplicate(session, user.id, category, description, now)
     if duplicate is not None:
         return duplicate, False
-    route = ticket_routing.route(category, now)
+    route = ticket_routing.route(category, now, description)
     ticket = Ticket(
         user_id=user.id,
         channel=channel,
@@ -124,10 +126,11 @@ def open_ticket(
         subject_id=ticket.reference,
         details={"category": category, "team": route.team, "priority": route.priority, "channel": channel},
     )
-    _notify(
-        session, ticket, "utter_notify_ticket_created", entry.id,
-        hours=ticket_routing.first_response_hours(ticket.priority),
-    )
+    if notify:
+        _notify(
+            session, ticket, "utter_notify_ticket_created", entry.id,
+            hours=ticket_routing.first_response_hours(ticket.priority),
+        )
     return ticket, True
 
 
@@ -267,6 +270,16 @@ def start_progress(session: Session, ticket: Ticket, actor: Actor, now: Optional
     entry = _audit_status(session, ticket, actor, "open")
     _notify(session, ticket, "utter_notify_ticket_in_progress", entry.id)
     return ticket
+
+
+def record_first_response(session: Session, ticket: Ticket, actor: Actor, now: Optional[datetime] = None) -> None:
+    """An agent answered the customer in the chat itself: the ticket counts as responded to (an open one moves
+    to in progress), with no notification, since the customer has the answer already."""
+    now = now or utcnow()
+    _first_response(ticket, actor, now)
+    if ticket.status == "open":
+        ticket.status, ticket.updated_at = "in_progress", now
+        _audit_status(session, ticket, actor, "open")
 
 
 def add_comment(

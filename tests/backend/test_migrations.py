@@ -14,7 +14,7 @@ TABLES = {
     "users", "channel_identities", "audit_log", "human_requests", "translation_cache", "inbound_messages",
     "outbox_messages", "kb_articles", "kb_article_texts", "faq_queries", "tickets", "ticket_comments", "web_inbox",
     "locations", "products", "product_names", "stock_levels", "stock_movements", "retailer_locations",
-    "retailer_invites",
+    "retailer_invites", "agents", "agent_teams", "agent_sessions", "handoff_messages",
 }
 
 
