@@ -84,8 +84,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(tmp: Path, database_url: str):
-    """``python -m bot run`` on free ports with the fakes and ``database_url``; yields a :class:`Stack`."""
+def running_stack(tmp: Path, database_url: str, extra_env: dict | None = None):
+    """``python -m bot run`` on free ports with the fakes and ``database_url`` (and ``extra_env`` over the
+    environment it builds); yields a :class:`Stack`."""
     ports = {"RASA_PORT": free_port(), "ACTION_PORT": free_port(), "BACKEND_PORT": free_port()}
     with FakeLibreTranslate(otherwise=pseudo_translation) as translator, FakeTwilio() as twilio, \
             FakeTelegram() as telegram:
@@ -100,6 +101,7 @@ def running_stack(tmp: Path, database_url: str):
             "SAHAYAK_LOG_DIR": str(tmp / "log"),
             **twilio_environment(twilio),
             **telegram_environment(telegram),
+            **(extra_env or {}),
         }
         output = (tmp / "supervisor.log").open("w")
         process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=output,
