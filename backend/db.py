@@ -124,7 +124,9 @@ def migrate(database_url: Optional[str] = None) -> None:
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, future=True)
+        # FastAPI may open a request's session in one worker thread and close it in another (dependencies with
+        # yield); a connection is still used by one thread at a time, so sqlite3's same-thread check is off.
+        engine = create_engine(url, future=True, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     connect_args: dict[str, Any] = {}

@@ -56,9 +56,17 @@ def sahayak(workdir: Path, extra_env: Optional[Mapping[str, str]] = None) -> Ite
 
     ``extra_env`` is added to the stack's environment (e.g. TELEGRAM_* pointing at a fake Bot API).
     """
+    with sahayak_stack(workdir, extra_env) as urls:
+        yield urls["rasa"]
+
+
+@contextmanager
+def sahayak_stack(workdir: Path, extra_env: Optional[Mapping[str, str]] = None) -> Iterator[dict[str, str]]:
+    """Like :func:`sahayak`, yielding the URLs of Rasa, the backend and the database."""
     ports = {"RASA_PORT": free_port(), "ACTION_PORT": free_port(), "BACKEND_PORT": free_port()}
+    database = f"sqlite:///{workdir / 'bench.db'}"
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
-           "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "SAHAYAK_LOG_DIR": str(workdir / "log"),
+           "DATABASE_URL": database, "SAHAYAK_LOG_DIR": str(workdir / "log"),
            **(extra_env or {})}
     log = workdir / "sahayak.log"
     process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log.open("w"),
@@ -69,7 +77,8 @@ def sahayak(workdir: Path, extra_env: Optional[Mapping[str, str]] = None) -> Ite
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the stack did not start; see {log}")
             time.sleep(1)
-        yield f"http://127.0.0.1:{ports['RASA_PORT']}"
+        yield {"rasa": f"http://127.0.0.1:{ports['RASA_PORT']}",
+               "backend": f"http://127.0.0.1:{ports['BACKEND_PORT']}", "database": database}
     finally:
         _stop(process)
 

@@ -13,9 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bot.languages import BASE_LANGUAGE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from backend.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +109,10 @@ class Translator:
 class TranslationStore:
     """The backend's persistent translation cache, behind a small in-memory one."""
 
-    def __init__(self, memory_size: int = 2048) -> None:
+    def __init__(self, memory_size: int = 2048, database_url: str | None = None) -> None:
         self._memory: dict[tuple[str, str, str, str], str] = {}
         self._memory_size = memory_size
+        self._database_url = database_url
 
     def lookup(self, provider: str, source: str, target: str, text: str) -> str | None:
         key = (provider, source, target, text)
@@ -118,7 +122,7 @@ class TranslationStore:
             from backend.db import session_scope
             from backend.services import translation_cache
 
-            with session_scope() as session:
+            with session_scope(self._database_url) as session:
                 found = translation_cache.lookup(session, provider, source, target, text)
         except Exception:
             logger.exception("Translation cache lookup failed; translating without it.")
@@ -133,7 +137,7 @@ class TranslationStore:
             from backend.db import session_scope
             from backend.services import translation_cache
 
-            with session_scope() as session:
+            with session_scope(self._database_url) as session:
                 translation_cache.store(session, provider, source, target, text, translated)
         except Exception:
             logger.exception("Could not store a translation in the cache.")
@@ -149,11 +153,15 @@ def get_translator() -> Translator:
     """The process-wide translator, configured from the environment."""
     from backend.config import get_settings
 
-    settings = get_settings()
+    return translator_for(get_settings())
+
+
+def translator_for(settings: "Settings") -> Translator:
+    """A translator configured by ``settings``, caching in their database."""
     return Translator(
         settings.translation_provider,
         url=settings.libretranslate_url,
         api_key=settings.libretranslate_api_key,
         timeout=settings.translation_timeout,
-        cache=TranslationStore(),
+        cache=TranslationStore(database_url=settings.database_url),
     )

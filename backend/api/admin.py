@@ -38,6 +38,12 @@ class HumanRequestOut(BaseModel):
     reason: str
     last_message: Optional[str]
     created_at: datetime
+    team: str
+    ticket: Optional[str]
+    agent: Optional[str]
+    taken_at: Optional[datetime]
+    ended_at: Optional[datetime]
+    outcome: Optional[str]
 
 
 @router.get("/users", response_model=List[UserOut])
@@ -89,6 +95,12 @@ def list_human_requests(
             reason=request.reason,
             last_message=request.last_message,
             created_at=request.created_at,
+            team=request.team,
+            ticket=request.ticket.reference if request.ticket is not None else None,
+            agent=request.agent.username if request.agent is not None else None,
+            taken_at=request.taken_at,
+            ended_at=request.ended_at,
+            outcome=request.outcome,
         )
         for request in session.execute(statement).scalars()
     ]

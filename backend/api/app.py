@@ -13,6 +13,7 @@ from backend.api import admin, console, health, knowledge_base, outbox, retail, 
 from backend.api.live import ChangeWatcher
 from backend.config import Settings, get_settings
 from backend.db import DatabaseUnavailable
+from bot.translation import translator_for
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     app = FastAPI(title="Sahayak backend", lifespan=lifespan)
     app.state.settings = settings
+    app.state.translator = translator_for(settings)
     app.middleware("http")(webchat.limit_body_size)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
     app.add_exception_handler(console.NotLoggedIn, console.not_logged_in)

@@ -16,8 +16,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Optional
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, StrictStr
@@ -30,7 +31,6 @@ from backend.db import session_scope
 from backend.models import Agent, HumanRequest, utcnow
 from backend.services import agents, handoff
 from bot.languages import endonym
-from bot.translation import get_translator
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 SESSION_COOKIE = "sahayak_console"
 LOGIN_CSRF_COOKIE = "sahayak_console_login"
 FEED_KEEPALIVE = 15.0
+FORM_MAX_BYTES = 8192
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -127,23 +128,30 @@ def login_page(request: Request, error: Optional[str] = None) -> HTMLResponse:
     return response
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """A small urlencoded form (the login and logout forms), without a multipart parser."""
+    body = await request.body()
+    if len(body) > FORM_MAX_BYTES:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "Form too large.")
+    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=10)
+    return {name: values[0] for name, values in fields.items()}
+
+
 @router.post("/login", include_in_schema=False)
-def log_in(
-    request: Request,
-    username: str = Form(""),
-    password: str = Form(""),
-    csrf_token: str = Form(""),
-    settings: Settings = Depends(get_app_settings),
-) -> Response:
+async def log_in(request: Request, settings: Settings = Depends(get_app_settings)) -> Response:
+    form = await _form(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+    if not expected or not hmac.compare_digest(form.get("csrf_token", "").encode(), expected.encode()):
         return RedirectResponse("/console/login?error=csrf", status.HTTP_303_SEE_OTHER)
-    with session_scope(settings.database_url) as session:
-        try:
-            login = agents.log_in(session, username, password)
-        except agents.LoginRefused as refused:
-            error = refused.code
-            login = None
+
+    def attempt() -> tuple[Optional[agents.Login], str]:
+        with session_scope(settings.database_url) as session:
+            try:
+                return agents.log_in(session, form.get("username", ""), form.get("password", "")), ""
+            except agents.LoginRefused as refused:
+                return None, refused.code  # the failed attempt is committed, so lock-out counts it
+
+    login, error = await asyncio.to_thread(attempt)
     if login is None:
         log.info("Console login refused (%s)", error)
         return RedirectResponse(f"/console/login?error={error}", status.HTTP_303_SEE_OTHER)
@@ -155,13 +163,21 @@ def log_in(
 
 
 @router.post("/logout", include_in_schema=False)
-def log_out(
-    request: Request, csrf_token: str = Form(""), caller: Caller = Depends(page_caller),
-    session: Session = Depends(db_session),
-) -> Response:
-    if not hmac.compare_digest(csrf_token.encode(), caller.csrf_token.encode()):
+async def log_out(request: Request, settings: Settings = Depends(get_app_settings)) -> Response:
+    form = await _form(request)
+    token = request.cookies.get(SESSION_COOKIE)
+
+    def end() -> bool:
+        with session_scope(settings.database_url) as session:
+            record = agents.session_for(session, token)
+            if record is None or not hmac.compare_digest(form.get("csrf_token", "").encode(),
+                                                         record.csrf_token.encode()):
+                return False
+            agents.log_out(session, token)
+            return True
+
+    if not await asyncio.to_thread(end):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Missing or wrong CSRF token.")
-    agents.log_out(session, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/console/login", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path="/console")
     return response
@@ -181,8 +197,8 @@ async def chat_page(
     settings: Settings = Depends(get_app_settings),
 ) -> HTMLResponse:
     chat, history = await _chat_with_history(request, settings, caller.agent, request_id)
-    teams = await asyncio.to_thread(_teams, settings.database_url)
-    return _page(request, "console/chat.html", me=caller, chat=chat, history=history, teams=teams,
+    teams, colleagues = await asyncio.to_thread(_teams_and_colleagues, settings.database_url, caller.agent)
+    return _page(request, "console/chat.html", me=caller, chat=chat, history=history, teams=teams, colleagues=colleagues,
                  page="chat", last_feed_id=max((e.feed_id or 0 for e in history.entries), default=0))
 
 
@@ -226,7 +242,7 @@ async def api_chat(
 
 @router.get("/api/chats/{request_id}/messages")
 async def api_messages(
-    request_id: int, after: int = 0, caller: Caller = Depends(api_caller),
+    request_id: int, request: Request, after: int = 0, caller: Caller = Depends(api_caller),
     settings: Settings = Depends(get_app_settings),
 ) -> JSONResponse:
     """The chat's handoff entries after the feed id ``after``, translated for the agent."""
@@ -236,7 +252,7 @@ async def api_messages(
             chat = _visible(session, caller.agent, request_id)
             entries = [console_history.handoff_entry(m) for m in handoff.messages(session, chat, after)]
             summary = _summary(session, chat, caller.agent)
-        note = console_history.translate_for(caller.agent, entries, get_translator())
+        note = console_history.translate_for(caller.agent, entries, request.app.state.translator)
         return summary, entries, note
 
     summary, entries, note = await asyncio.to_thread(load)
@@ -252,15 +268,20 @@ def api_take(request_id: int, caller: Caller = Depends(api_caller), session: Ses
 
 @router.post("/api/chats/{request_id}/reply")
 def api_reply(
-    request_id: int, body: Text, caller: Caller = Depends(api_caller), session: Session = Depends(db_session),
+    request_id: int, body: Text, request: Request, caller: Caller = Depends(api_caller),
+    session: Session = Depends(db_session),
 ) -> JSONResponse:
-    translator = get_translator()
+    translator = request.app.state.translator
     message = _act(lambda: handoff.reply(session, request_id, caller.agent, body.text, translator.translate))
-    entry = console_history.handoff_entry(message).as_json()
-    untranslated = message.translation is None and message.language != (session.get(HumanRequest, request_id).language
-                                                                         or message.language)
-    return JSONResponse({"entry": entry, "translation_note": (
+    untranslated = message.translation is None and message.translation_language is None and _needs_translation(
+        session.get(HumanRequest, request_id), caller.agent)
+    return JSONResponse({"entry": console_history.handoff_entry(message).as_json(), "translation_note": (
         "Machine translation is unavailable: your reply was sent as written." if untranslated else None)})
+
+
+def _needs_translation(chat: HumanRequest, agent: Agent) -> bool:
+    return bool(chat.language) and console_history.base_language(chat.language) != console_history.base_language(
+        agent.language)
 
 
 @router.post("/api/chats/{request_id}/note")
@@ -345,9 +366,11 @@ def _visible(session: Session, agent: Agent, request_id: int) -> HumanRequest:
     return _act(lambda: handoff.visible(session, agent, request_id))
 
 
-def _teams(database_url: str) -> list[str]:
+def _teams_and_colleagues(database_url: str, agent: Agent) -> tuple[list[str], list[dict[str, Any]]]:
     with session_scope(database_url) as session:
-        return agents.all_teams(session)
+        colleagues = [{"username": a.username, "display_name": a.display_name, "teams": a.team_names}
+                      for a in agents.list_agents(session) if a.active and a.id != agent.id]
+        return agents.all_teams(session), colleagues
 
 
 async def _chat_with_history(request: Request, settings: Settings, agent: Agent, request_id: int):
@@ -358,7 +381,7 @@ async def _chat_with_history(request: Request, settings: Settings, agent: Agent,
 
     summary, chat, messages = await asyncio.to_thread(load)
     history = await console_history.build(request.app.state.http, settings.rasa_url, settings.rasa_token, chat,
-                                          messages, agent, get_translator())
+                                          messages, agent, request.app.state.translator)
     return summary, history
 
 

@@ -105,7 +105,7 @@ def translate_for(agent: Agent, entries: list[Entry], translator: Translator) ->
     Returns a note for the console when some could not be translated."""
     todo = [
         e for e in entries
-        if e.kind in ("customer", "bot") and e.language and _base(e.language) != _base(agent.language)
+        if e.kind in ("customer", "bot") and e.language and base_language(e.language) != base_language(agent.language)
         and not e.text.startswith("/")
     ]
     if not todo:
@@ -124,7 +124,7 @@ def translate_for(agent: Agent, entries: list[Entry], translator: Translator) ->
     return None
 
 
-def _base(language: str) -> str:
+def base_language(language: str) -> str:
     return BASE_LANGUAGE.get(language, language.split("-")[0])
 
 

@@ -5,6 +5,7 @@ import socket
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,10 +36,19 @@ class FakeRasa(LoopbackServer):
         self.reply: Callable[[dict], Any] = lambda body: [
             {"recipient_id": body["sender"], "text": f"echo: {body['message']}"}
         ]
+        self.trackers: dict[str, list] = {}  # sender id -> events, for GET /conversations/<id>/tracker
+        self.tracker_queries: List[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if url.path.startswith("/conversations/") and url.path.endswith("/tracker"):
+                    sender = unquote(url.path[len("/conversations/"):-len("/tracker")])
+                    fake.tracker_queries.append(url.query)
+                    events = fake.trackers.get(sender, [])
+                    self._send(200, json.dumps({"sender_id": sender, "events": events}).encode(), "application/json")
+                    return
                 self._send(200, b"Hello from Rasa: 3.6.21", "text/plain")
 
             def do_POST(self) -> None:
@@ -252,14 +262,14 @@ def test_admin_rejects_bad_key(client: TestClient, headers: dict) -> None:
 def test_admin_lists_users_and_requests(client: TestClient, sqlite_url: str) -> None:
     with session_scope(sqlite_url) as session:
         load_demo_data(session)
-        request, _ = handoff.request_human(
-            session, channel="sms", channel_user_id="+911234", language="ta",
+        request = handoff.escalate(
+            session, channel="sms", channel_user_id="+911234", sender_id="+911234", language="ta",
             reason="fallback", last_message="உதவி வேண்டும்",
-        )
-        closed, _ = handoff.request_human(
-            session, channel="sms", channel_user_id="+915678", language=None,
+        ).request
+        closed = handoff.escalate(
+            session, channel="sms", channel_user_id="+915678", sender_id="+915678", language=None,
             reason="asked", last_message="help",
-        )
+        ).request
         closed.status = "closed"
     headers = {"X-API-Key": ADMIN_KEY}
 

@@ -90,11 +90,12 @@ def statuses(database_url: str) -> dict[str, str]:
 def test_enqueue_commits_and_rolls_back_with_the_change_that_caused_it(database_url: str) -> None:
     with pytest.raises(RuntimeError):
         with session_scope(database_url) as session:
-            request, _ = handoff.request_human(
-                session, channel="telegram", channel_user_id="7", language="hi", reason="asked", last_message="x"
-            )
+            request = handoff.escalate(
+                session, channel="telegram", channel_user_id="7", sender_id="7", language="hi", reason="asked",
+                last_message="x",
+            ).request
             outbox.enqueue(
-                session, user_id=request.user_id, response="utter_human_requested",
+                session, user_id=request.user_id, response="utter_handoff_with_agent",
                 params={"reference": request.reference}, idempotency_key="handoff:1", kind="ticket_update",
             )
             raise RuntimeError("the change fails after the notification was queued")
@@ -103,11 +104,12 @@ def test_enqueue_commits_and_rolls_back_with_the_change_that_caused_it(database_
         assert session.execute(select(func.count(HumanRequest.id))).scalar_one() == 0
 
     with session_scope(database_url) as session:
-        request, _ = handoff.request_human(
-            session, channel="telegram", channel_user_id="7", language="hi", reason="asked", last_message="x"
-        )
+        request = handoff.escalate(
+            session, channel="telegram", channel_user_id="7", sender_id="7", language="hi", reason="asked",
+            last_message="x",
+        ).request
         queued = outbox.enqueue(
-            session, user_id=request.user_id, response="utter_human_requested",
+            session, user_id=request.user_id, response="utter_handoff_with_agent",
             params={"reference": request.reference}, idempotency_key="handoff:1", kind="ticket_update",
         )
     stored = message(database_url, "handoff:1")
@@ -115,7 +117,7 @@ def test_enqueue_commits_and_rolls_back_with_the_change_that_caused_it(database_
     assert (stored.status, stored.attempts, stored.kind) == ("pending", 0, "ticket_update")
     assert stored.user_id == request.user_id
     assert (stored.response, stored.params, stored.text) == (
-        "utter_human_requested", {"reference": request.reference}, None
+        "utter_handoff_with_agent", {"reference": request.reference}, None
     )
     assert stored.sent_at is None and stored.channel is None and stored.created_at.tzinfo is not None
 
@@ -187,7 +189,7 @@ def test_rendered_in_the_recipients_language_on_their_latest_channel(database_ur
         identities["sms"].last_seen_at = sms_seen = utcnow() - timedelta(hours=1)
         anon = add_user(session, "telegram", "777")
         outbox.enqueue(
-            session, user_id=kaveri, response="utter_human_requested", params={"reference": "H-000042"},
+            session, user_id=kaveri, response="utter_handoff_with_agent", params={"reference": "H-000042"},
             idempotency_key="ticket:42", kind="ticket_update",
         )
         outbox.enqueue(
@@ -197,11 +199,11 @@ def test_rendered_in_the_recipients_language_on_their_latest_channel(database_ur
     assert drain(make_worker(database_url, [telegram, sms], clock)) == 2
 
     [(recipient, sent)] = sms.sent
-    expected = render_response("utter_human_requested", "ta", {"reference": "H-000042"})
-    english = render_response("utter_human_requested", "en", {"reference": "H-000042"})
+    expected = render_response("utter_handoff_with_agent", "ta", {"reference": "H-000042"})
+    english = render_response("utter_handoff_with_agent", "en", {"reference": "H-000042"})
     assert sent.text == expected["text"] != english["text"]
     assert "H-000042" in sent.text
-    assert (sent.idempotency_key, sent.response) == ("ticket:42", "utter_human_requested")
+    assert (sent.idempotency_key, sent.response) == ("ticket:42", "utter_handoff_with_agent")
     assert sent.params == {"reference": "H-000042"}
     assert recipient == Recipient(
         user_id=kaveri, channel="sms", address="+919800000001", language="ta", last_inbound_at=sms_seen

@@ -57,7 +57,7 @@ def queue_notifications(database_url: str, per_recipient: int, prefix: str) -> d
             key = f"{prefix}:{user_id}:{n}"
             with session_scope(database_url) as session:  # one transaction per event, like the real callers
                 outbox.enqueue(
-                    session, user_id=user_id, response="utter_human_requested",
+                    session, user_id=user_id, response="utter_handoff_with_agent",
                     params={"reference": f"H-{user_id:03d}{n:03d}"}, idempotency_key=key, kind="ticket_update",
                 )
             keys.setdefault(user_id, []).append(key)

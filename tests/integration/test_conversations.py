@@ -7,7 +7,6 @@ import httpx
 import pytest
 
 from backend.db import session_scope
-from backend.models import HumanRequest
 from backend.services import users
 from bot.catalogue import load_locale
 
@@ -72,34 +71,6 @@ def test_a_language_button_switches_too(stack):
     payload = next(b["payload"] for b in question["buttons"] if b["title"] == "Español")
     (switched,) = stack.say(sender, payload)
     assert switched["text"] == text_of("es", "utter_language_switched")
-
-
-def test_two_misses_offer_a_person_and_yes_records_the_request(stack):
-    sender = new_sender()
-    (first,) = stack.say(sender, "what will the weather be in Chennai tomorrow")
-    assert first["text"] == text_of("en", "utter_rephrase")
-    assert [b["payload"] for b in first["buttons"]] == ["/ask_help", "/switch_language", "/request_human"]
-    (second,) = stack.say(sender, "who won the cricket match yesterday")
-    assert second["text"] == text_of("en", "utter_offer_human")
-    (done,) = stack.say(sender, "yes please")
-    with session_scope(stack.database_url) as session:
-        request = session.query(HumanRequest).order_by(HumanRequest.id.desc()).first()
-        assert (request.channel_user_id, request.reason, request.status) == (sender, "fallback", "open")
-        assert request.last_message == "who won the cricket match yesterday"
-        reference = request.reference
-    assert done["text"] == text_of("en", "utter_human_requested").format(reference=reference)
-    (again,) = stack.say(sender, "I want to talk to a human")
-    assert again["text"] == text_of("en", "utter_human_already_requested").format(reference=reference)
-    listed = httpx.get(f"{stack.backend_url}/api/human-requests", headers={"X-API-Key": "integration-test-key"})
-    assert reference in listed.text
-
-
-def test_no_to_the_offer_keeps_the_bot_talking(stack):
-    sender = new_sender()
-    stack.say(sender, "asdkjh qweoiu zxcmn")
-    stack.say(sender, "lkjhg poiuy mnbvc")
-    (declined,) = stack.say(sender, "no thanks")
-    assert declined["text"] == text_of("en", "utter_human_declined")
 
 
 def test_another_language_is_translated_both_ways_and_degrades_when_translation_fails(stack):

@@ -41,9 +41,9 @@ def test_the_check_catches_a_missing_key_a_lost_placeholder_and_changed_buttons(
 def test_render_response_fills_params_in_the_users_language():
     from bot.render import UnknownResponse, render_response
 
-    hindi = render_response("utter_human_requested", "hi", {"reference": "H-000042"})
+    hindi = render_response("utter_handoff_with_agent", "hi", {"reference": "H-000042"})
     assert "H-000042" in hindi["text"] and hindi["text"] != render_response(
-        "utter_human_requested", "en", {"reference": "H-000042"})["text"]
-    assert render_response("utter_offer_human", "ta")["buttons"][0]["payload"] == "/affirm"
+        "utter_handoff_with_agent", "en", {"reference": "H-000042"})["text"]
+    assert render_response("utter_ask_faq_helpful", "ta")["buttons"][0]["payload"] == "/affirm"
     with pytest.raises(UnknownResponse):
         render_response("utter_no_such_thing", "en")

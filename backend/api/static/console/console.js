@@ -45,6 +45,15 @@
     return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
+  // Times come from the server in UTC; show them all in the agent's own time zone.
+  function localTime(iso) {
+    var at = new Date(iso);
+    return isNaN(at.getTime()) ? "" : at.toTimeString().slice(0, 5);
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (node) {
+    node.textContent = localTime(node.getAttribute("datetime"));
+  });
+
   // --- the live feed --------------------------------------------------------------------------------------
   var listeners = [];
   function onChange(listener) { listeners.push(listener); }
@@ -184,9 +193,8 @@
       if (entry.message_id) { li.setAttribute("data-message-id", entry.message_id); }
       var meta = el("div", "meta");
       var who = entry.kind === "agent" ? (entry.author || "Agent") : entry.kind === "note" ? "Note · " + (entry.author || "") : labels[entry.kind];
-      meta.appendChild(el("span", "who", who));
-      var at = new Date(entry.at);
-      var time = el("time", null, " " + at.toTimeString().slice(0, 5));
+      meta.appendChild(el("span", "who", who + " "));
+      var time = el("time", null, localTime(entry.at));
       time.setAttribute("datetime", entry.at);
       meta.appendChild(time);
       if (entry.language) { meta.appendChild(el("span", "lang", " " + entry.language)); }
@@ -255,7 +263,8 @@
     var takeButton = document.getElementById("take-button");
     if (takeButton) { takeButton.addEventListener("click", function () { act("take").then(function () { replyText.focus(); }, function () {}); }); }
     document.getElementById("transfer-button").addEventListener("click", function () {
-      act("transfer", { team: document.getElementById("transfer-team").value }).then(function () {
+      var colleague = document.getElementById("transfer-agent").value;
+      act("transfer", { team: document.getElementById("transfer-team").value, agent: colleague || null }).then(function () {
         window.location.href = "/console";
       }, function () {});
     });
