@@ -156,7 +156,7 @@ def test_the_web_chat_page_fetches_only_its_own_notifications(api: TestClient) -
 
 def test_the_jobs_worker_escalates_and_closes(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url, "http://127.0.0.1:9", TICKET_AUTO_CLOSE_DAYS="2")
-    late = new_ticket(database_url, category="device", description="SOS button broken")
+    late = new_ticket(database_url, category="device", description="Watch strap broken")
     quiet = new_ticket(database_url, who="web-quietquietquiet1", category="product", description="Kurta torn")
     with session_scope(database_url) as session:
         for ticket_id, created in ((late.id, utcnow() - timedelta(hours=2)), (quiet.id, utcnow() - timedelta(days=5))):

@@ -219,7 +219,7 @@ def test_a_customer_reply_to_a_resolved_ticket_reopens_it(database_url) -> None:
 
 def test_sla_breaches_are_marked_and_escalated_once(database_url) -> None:
     with session_scope(database_url) as session:
-        device, _ = open_one(session, category="device", description="Watch SOS button does nothing")
+        device, _ = open_one(session, category="device", description="Watch does not charge any more")
         delivery, _ = open_one(session, who="7", category="delivery", description="Parcel late by a week")
         answered, _ = open_one(session, who="8", category="device", description="Watch screen is cracked")
         tickets.add_comment(session, answered, AGENT, "Sending a courier", now=T0 + timedelta(minutes=30))
