@@ -113,7 +113,7 @@ class Customer:
 
 
 async def converse(customer: Customer, agent: Agent, chat_id: int, number: int, rounds: int,
-                   inbound: list[float], outbound: list[float]) -> None:
+                   inbound: list[float], outbound: list[float], posts: dict[str, list[float]]) -> None:
     loop = asyncio.get_running_loop()
     for index in range(rounds):
         await asyncio.sleep(random.uniform(0.2, 1.0))
@@ -121,12 +121,14 @@ async def converse(customer: Customer, agent: Agent, chat_id: int, number: int, 
         seen = agent.waiting[text] = loop.create_future()
         started = time.perf_counter()
         await customer.client.post("/chat/messages", json={"message": text})
+        posts["customer"].append((time.perf_counter() - started) * 1000)
         inbound.append((await asyncio.wait_for(seen, 30) - started) * 1000)
         await asyncio.sleep(random.uniform(0.2, 1.0))
         reply = f"agent reply {index} to customer {number}: it arrives today"
         delivered = customer.waiting[reply] = loop.create_future()
         started = time.perf_counter()
         await agent.reply(chat_id, reply)
+        posts["agent"].append((time.perf_counter() - started) * 1000)
         outbound.append((await asyncio.wait_for(delivered, 30) - started) * 1000)
 
 
@@ -160,12 +162,14 @@ async def run(backend: str, agent_names: list[str], chats: int, rounds: int) -> 
     await asyncio.sleep(1.0)  # the "joined" notices reach the chats
     inbound: list[float] = []
     outbound: list[float] = []
-    await asyncio.gather(*(converse(c, a, chat_id, n, rounds, inbound, outbound) for c, a, chat_id, n in pairs))
+    posts: dict[str, list[float]] = {"customer": [], "agent": []}
+    await asyncio.gather(*(converse(c, a, chat_id, n, rounds, inbound, outbound, posts)
+                           for c, a, chat_id, n in pairs))
     for task in listeners:
         task.cancel()
     for client in [c.client for c in customers] + [a.client for a in agents]:
         await client.aclose()
-    return inbound, outbound
+    return inbound, outbound, posts
 
 
 def main() -> None:
@@ -180,9 +184,11 @@ def main() -> None:
         with sahayak_stack(work, extra) as urls:
             os.environ["BENCH_DATABASE_URL"] = urls["database"]
             names = create_agents(urls["database"], args.agents)
-            inbound, outbound = asyncio.run(run(urls["backend"], names, args.chats, args.messages))
+            inbound, outbound, posts = asyncio.run(run(urls["backend"], names, args.chats, args.messages))
     print(f"{args.chats} escalated chats at once, {args.agents} agents, {args.messages} rounds each")
-    for label, values in (("customer message -> agent console", inbound), ("agent reply -> web chat", outbound)):
+    for label, values in (("customer message -> agent console", inbound), ("agent reply -> web chat", outbound),
+                          ("  of which the customer's POST", posts["customer"]),
+                          ("  of which the agent's POST", posts["agent"])):
         print(f"  {label:34} n={len(values):4d}  p50 {percentile(values, 50):6.0f} ms  "
               f"p95 {percentile(values, 95):6.0f} ms  max {max(values):6.0f} ms")
     out = ROOT / "bench" / "results" / "handoff_latency.json"

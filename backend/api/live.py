@@ -19,7 +19,7 @@ from backend.models import HandoffMessage, WebInboxMessage
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.05
 
 SOURCES: dict[str, Callable[[Session], int]] = {
     "handoff": lambda s: s.execute(select(func.max(HandoffMessage.id))).scalar_one() or 0,

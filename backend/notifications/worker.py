@@ -85,7 +85,7 @@ class OutboxSettings:
     lease: float = 120.0  # how long a claimed message is reserved for its worker
     send_timeout: float = 30.0  # longest a sender may take; must be shorter than the lease
     batch_size: int = 20  # messages claimed at once (at most one per recipient)
-    poll_interval: float = 0.2  # wait when nothing is due: an agent's reply must reach a chat at once
+    poll_interval: float = 0.1  # wait when nothing is due: an agent's reply must reach a chat at once
     default_language: str = "en"  # for recipients without a preferred language
 
     def __post_init__(self) -> None:
