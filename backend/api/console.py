@@ -50,6 +50,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+CHANNEL_NAMES = {"rest": "web chat", "telegram": "Telegram", "whatsapp": "WhatsApp", "sms": "SMS"}
 LOGIN_MESSAGES = {
     "invalid": "Wrong username or password.",
     "locked": "Too many wrong passwords: this account is locked for a while. Try again later.",
@@ -395,6 +396,7 @@ def _summary(session: Session, chat: HumanRequest, agent: Agent) -> dict[str, An
         "language": chat.language,
         "language_name": endonym(chat.language) if chat.language else "unknown",
         "channel": chat.channel,
+        "channel_name": CHANNEL_NAMES.get(chat.channel, chat.channel),
         "team": chat.team,
         "status": "ended" if chat.status != "open" else ("waiting" if chat.waiting else "with_agent"),
         "outcome": chat.outcome,

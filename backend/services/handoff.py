@@ -38,6 +38,7 @@ from backend.notifications import outbox
 from backend.services import agents as agent_accounts
 from backend.services import audit, tickets, users
 from backend.services._insert import insert_ignore
+from backend.services.errors import ServiceError
 from backend.services.office_hours import OfficeHours
 
 REASONS = ("asked", "fallback", "not_helped", "urgent")
@@ -51,12 +52,8 @@ HISTORY_WINDOW = timedelta(days=7)
 Translate = Callable[[str, str, str], Optional[str]]
 
 
-class HandoffError(ValueError):
-    """A step the handoff's state does not allow; ``code`` names the reason for the console."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class HandoffError(ServiceError):
+    """A step the handoff's state does not allow."""
 
 
 @dataclass(frozen=True)

@@ -30,17 +30,14 @@ from backend.models import (
 from backend.notifications import outbox
 from backend.services import audit
 from backend.services._insert import insert_ignore
+from backend.services.errors import ServiceError
 
 QUANTITY_MAX = 1_000_000
 LEVELS = StockLevel.__table__
 
 
-class StockError(ValueError):
-    """A change the stock does not allow; ``code`` names the reason for the conversation or the API."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class StockError(ServiceError):
+    """A change the stock does not allow."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from backend.models import (
 )
 from backend.notifications import outbox
 from backend.services import audit, ticket_routing, ticket_text
+from backend.services.errors import ServiceError
 
 DUPLICATE_WINDOW = timedelta(minutes=10)
 REOPEN_WINDOW = timedelta(days=30)
@@ -45,12 +46,8 @@ RATING_COMMENT_MAX = 2000
 DEFAULT_AUTO_CLOSE_DAYS = 3
 
 
-class TicketError(ValueError):
-    """A change the ticket's status does not allow; ``code`` names the reason for the conversation."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class TicketError(ServiceError):
+    """A change the ticket's status does not allow."""
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@
     li.tabIndex = 0;
     var line = el("div", "line1");
     line.appendChild(el("strong", "lang", item.language_name));
-    line.appendChild(el("span", "channel", item.channel));
+    line.appendChild(el("span", "channel", item.channel_name));
     line.appendChild(el("span", "team", item.team));
     if (item.ticket) { line.appendChild(el("span", "ticket", item.ticket)); }
     if (item.status === "waiting") {
