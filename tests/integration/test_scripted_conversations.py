@@ -139,7 +139,7 @@ def test_someone_elses_ticket_number_answers_exactly_like_a_missing_one(stack) -
 
 def test_several_open_tickets_offer_buttons_to_pick_one(stack) -> None:
     sender = f"many-{uuid.uuid4().hex[:10]}"
-    for category, description in (("payment", "charged twice for my order"), ("delivery", "parcel is very late")):
+    for category, description in (("payment", "my refund has not arrived yet"), ("delivery", "parcel is very late")):
         for text in ("I want to file a complaint", category, description, "skip", "yes"):
             stack.say(sender, text)
     (choice,) = stack.say(sender, "what's the status of my ticket?")
