@@ -25,10 +25,12 @@ FALLBACK = {"out_of_scope", "nlu_fallback"}
 
 
 def language_of_text() -> dict[str, str]:
+    """Every training file of each language folder (nlu.yml, helpdesk.yml, retail.yml, ...), not nlu.yml alone."""
     index = {}
     for language in LANGUAGES:
-        for text, _ in load_examples(ROOT / "data" / "nlu" / language / "nlu.yml"):
-            index[text.strip()] = language
+        for path in sorted((ROOT / "data" / "nlu" / language).glob("*.yml")):
+            for text, _ in load_examples(path):
+                index[text.strip()] = language
     return index
 
 
