@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from backend.api import console_history
 from backend.api.deps import db_session, get_app_settings
+from backend.api.live import Behind, Row, handoff_rows
 from backend.config import Settings
 from backend.db import session_scope
 from backend.models import Agent, HumanRequest, utcnow
@@ -327,26 +328,33 @@ async def api_events(
         with session_scope(settings.database_url) as session:
             return agents.session_for(session, token) is not None
 
-    def changes(after: int) -> list[tuple[int, int, str, str]]:
+    def changes(after: int) -> list[Row]:
         with session_scope(settings.database_url) as session:
-            return handoff.feed(session, after)
+            return handoff_rows(session, after)
+
+    def visible_to_me(key: tuple[int, str, str]) -> bool:
+        return is_admin or key[1] in teams
 
     async def stream() -> AsyncIterator[str]:
-        seen = await watcher.current("handoff")
+        cursor = await watcher.current("handoff")
+        last_sent = watcher.newest_id["handoff"]
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            newest = await watcher.wait("handoff", seen, FEED_KEEPALIVE)
-            if newest <= seen:
+            try:
+                rows, cursor = await watcher.wait("handoff", cursor, FEED_KEEPALIVE, visible_to_me)
+            except Behind:  # this stream fell far behind: read what it missed from the table
+                cursor = await watcher.current("handoff")
+                rows = [r for r in await asyncio.to_thread(changes, last_sent) if visible_to_me(r.key)]
+            if not rows:
                 if not await asyncio.to_thread(still_logged_in):
                     yield "event: logged_out\ndata: {}\n\n"
                     return
                 yield ": keep-alive\n\n"
                 continue
-            for feed_id, request_id, team, kind in await asyncio.to_thread(changes, seen):
-                seen = max(seen, feed_id)
-                if is_admin or team in teams:
-                    data = json.dumps({"feed_id": feed_id, "chat_id": request_id, "kind": kind})
-                    yield f"id: {feed_id}\nevent: handoff\ndata: {data}\n\n"
+            for feed_id, (chat_id, _team, kind) in rows:
+                last_sent = max(last_sent, feed_id)
+                data = json.dumps({"feed_id": feed_id, "chat_id": chat_id, "kind": kind})
+                yield f"id: {feed_id}\nevent: handoff\ndata: {data}\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

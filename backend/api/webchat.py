@@ -13,6 +13,7 @@ from pydantic import BaseModel, StrictStr, validator
 
 from backend.api import chat_cookie
 from backend.api.deps import get_app_settings
+from backend.api.live import Behind
 from backend.config import Settings
 from backend.db import session_scope
 from backend.services import web_inbox
@@ -109,14 +110,17 @@ async def get_inbox(
         return JSONResponse({"messages": []})
     address = f"web-{chat_id}"
     watcher = request.app.state.watcher
-    seen = await watcher.current("web_inbox")
+    cursor = await watcher.current("web_inbox")
     messages = await asyncio.to_thread(_fetch_inbox, settings.database_url, address, after)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while not messages and loop.time() < deadline and not await request.is_disconnected():
-        newest = await watcher.wait("web_inbox", seen, min(deadline - loop.time(), 5.0))
-        if newest > seen:
-            seen = newest
+        try:
+            rows, cursor = await watcher.wait("web_inbox", cursor, min(deadline - loop.time(), 5.0),
+                                              lambda key: key == address)
+        except Behind:
+            rows, cursor = [None], await watcher.current("web_inbox")
+        if rows:
             messages = await asyncio.to_thread(_fetch_inbox, settings.database_url, address, after)
     return JSONResponse(
         {"messages": [{"id": m.id, "text": m.text, "buttons": m.buttons} for m in messages]},
