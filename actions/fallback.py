@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import latest_language_detection
-from actions.handoff import escalate
+from actions.handoff import escalate, last_words
 from actions.knowledge_base import answer_question
 from backend.db import session_scope
 from backend.services import knowledge_base
@@ -55,7 +55,7 @@ class ActionHandleFallback(Action):
             return answer_question(dispatcher, tracker)
         if _was_a_miss(_previous_user_message(tracker)):
             dispatcher.utter_message(response="utter_handoff_not_understood")
-            return escalate(dispatcher, tracker, "fallback", last_message=_last_miss(tracker))
+            return escalate(dispatcher, tracker, "fallback", last_message=last_words(tracker, FALLBACK))
         dispatcher.utter_message(response="utter_rephrase")
         return []
 
@@ -67,15 +67,3 @@ def _knowledge_base_may_know(tracker: Tracker) -> bool:
     with session_scope() as session:
         hits = knowledge_base.search(session, text)
     return bool(hits) and hits[0][2] >= knowledge_base.CONFIDENCE_THRESHOLD
-
-
-def _last_miss(tracker: Tracker) -> str:
-    """What the team should read first: the last message the bot did not understand."""
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        text = (event.get("text") or "").strip()
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if text and not text.startswith("/") and intent == FALLBACK:
-            return text
-    return ""

@@ -36,7 +36,7 @@ def escalate(
             sender_id=tracker.sender_id,
             language=talk.language,
             reason=reason,
-            last_message=last_message if last_message is not None else _last_words(tracker),
+            last_message=last_message if last_message is not None else last_words(tracker),
             transcript=transcript(tracker),
             ticket_id=ticket_id,
             hours=office_hours.parse(settings.support_hours, settings.support_timezone),
@@ -74,10 +74,15 @@ def transcript(tracker: Tracker) -> str:
     return "\n".join(lines[-TRANSCRIPT_TURNS:])
 
 
-def _last_words(tracker: Tracker) -> str:
+def last_words(tracker: Tracker, intent: Optional[str] = None) -> str:
+    """What the team should read first: the customer's last message (typed, not a button), or the last one the
+    NLU read as ``intent``."""
     for event in reversed(tracker.events):
-        text = (event.get("text") or "").strip() if event.get("event") == "user" else ""
-        if text and not text.startswith("/"):
+        if event.get("event") != "user":
+            continue
+        text = (event.get("text") or "").strip()
+        read_as = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if text and not text.startswith("/") and (intent is None or read_as == intent):
             return text
     return ""
 

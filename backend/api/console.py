@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Optional
 from urllib.parse import parse_qs
@@ -423,13 +423,4 @@ def _queue(session: Session, agent: Agent) -> list[dict[str, Any]]:
 
 
 def _dashboard(session: Session, agent: Agent) -> dict[str, Any]:
-    metrics = handoff.dashboard(session, agent)
-    return {
-        "waiting_now": metrics.waiting_now,
-        "median_wait_seconds": metrics.median_wait_seconds,
-        "median_first_response_seconds": metrics.median_first_response_seconds,
-        "median_handling_seconds": metrics.median_handling_seconds,
-        "csat_average": metrics.csat_average,
-        "csat_count": metrics.csat_count,
-        "handled": metrics.handled,
-    }
+    return asdict(handoff.dashboard(session, agent))

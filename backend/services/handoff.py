@@ -429,9 +429,6 @@ def feed(session: Session, after: int, limit: int = 500) -> list[tuple[int, int,
     return [tuple(row) for row in session.execute(statement).all()]
 
 
-def latest_feed_id(session: Session) -> int:
-    return session.execute(select(func.max(HandoffMessage.id))).scalar_one() or 0
-
 
 def _event(session: Session, request: HumanRequest, what: str, now: datetime) -> None:
     session.add(HandoffMessage(request_id=request.id, kind="system", text=what, created_at=now))

@@ -258,7 +258,6 @@ def test_feed_and_dashboard(database_url: str) -> None:
         feed = handoff.feed(session, 0)
         assert [row[0] for row in feed] == sorted(row[0] for row in feed)
         assert {row[2] for row in feed} == {"customer-care"}
-        assert handoff.latest_feed_id(session) == feed[-1][0]
 
 
 def test_every_step_is_audited(database_url: str) -> None:
