@@ -3,9 +3,9 @@
 Two checks, because the dialogue is deterministic and the language understanding is statistical:
 - the dialogue: with the intents as written in the stories, every predicted action must be right (100 %);
 - end to end (``--e2e``): each user message goes through the real NLU pipeline; in every native language at
-  least ``TURN_ACCURACY`` of the user turns must be understood (intent and entities). DIET's training is not
-  bit-for-bit repeatable on CPU, so a floor, not perfection, is what can be asserted; the figures are in
-  docs/benchmarks.md. Rasa's exit code does not reflect failures in --e2e mode, so its report files are read.
+  least ``TURN_ACCURACY`` of the user turns must be understood (intent and entities). A classifier makes
+  mistakes, and each change of training data moves some, so a floor, not perfection, is what can be asserted;
+  the figures are in docs/benchmarks.md. Rasa's exit code does not reflect failures in --e2e mode, so its report files are read.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def matches(language: str, expected: str, reply: dict) -> bool:
     return any(pattern(language, option).match(reply.get("text") or "") for option in expected.split("|"))
 
 
-# Language understanding is statistical and DIET's training is not bit-for-bit repeatable on CPU: per
+# Language understanding is statistical, and each change of training data moves some of its mistakes: per
 # capability and language, at most this share of the scripted conversations may go astray (each one stops at
 # its first unexpected reply, which the failure message shows). Everything that does not depend on NLU (the
 # database, the outbox, authorisation) is asserted strictly by the tests below.

@@ -1,0 +1,213 @@
+"""Intent classification by multinomial logistic regression over every featurizer's sentence features.
+
+Each featurizer's block is weighted on its own: sparse counts (character and word n-grams) become sublinear
+TF-IDF rows of unit length, dense sentence embeddings unit rows times ``dense_weight``. One linear model over
+them makes fewer errors than DIET on our data in every language (DIET learns the training set by heart within
+20 epochs and then overfits; figures in docs/benchmarks.md), trains in a fraction of the time, and its
+probabilities are what the FallbackClassifier's threshold reads.
+
+The model is stored as plain arrays (``numpy.savez`` without pickles), so loading a model runs no code from it.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Text
+
+import numpy as np
+import scipy.sparse
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers import LABEL_RANKING_LENGTH
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.featurizers.featurizer import Featurizer
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "linear_intent_classifier.npz"
+
+
+@dataclass
+class Block:
+    """How one featurizer's sentence features are scaled: ``idf`` for sparse counts, ``None`` for dense."""
+
+    origin: str
+    width: int
+    idf: Optional[np.ndarray]
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LinearIntentClassifier(GraphComponent, IntentClassifier):
+    @classmethod
+    def required_components(cls) -> List[type]:
+        return [Featurizer]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"C": 50.0, "dense_weight": 2.0, "max_iter": 3000}
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["sklearn"]
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        blocks: Optional[List[Block]] = None,
+        classes: Optional[List[str]] = None,
+        weights: Optional[np.ndarray] = None,
+        bias: Optional[np.ndarray] = None,
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self.blocks = blocks or []
+        self.classes = classes or []
+        self.weights = weights
+        self.bias = bias
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "LinearIntentClassifier":
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        from sklearn.linear_model import LogisticRegression
+
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) is not None]
+        labels = [m.get(INTENT) for m in examples]
+        if len(set(labels)) < 2:
+            logger.warning("Not training the intent classifier: it needs at least two intents.")
+            return self._resource
+        self.blocks = self._fit_blocks(examples)
+        features = self._features(examples)
+        model = LogisticRegression(C=float(self._config["C"]), max_iter=int(self._config["max_iter"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter: the iteration cap is generous
+            model.fit(features, labels)
+        self.classes = [str(c) for c in model.classes_]
+        self.weights, self.bias = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+        self._persist()
+        return self._resource
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self.weights is None:
+            return messages
+        probabilities = self.probabilities(messages)
+        for message, row in zip(messages, probabilities):
+            order = np.argsort(-row)
+            ranking = [{"name": self.classes[i], "confidence": float(row[i])} for i in order[:LABEL_RANKING_LENGTH]]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+    def probabilities(self, messages: List[Message]) -> np.ndarray:
+        scores = np.asarray(self._features(messages) @ self.weights.T) + self.bias
+        if len(self.classes) == 2:  # scikit-learn keeps one row of weights for two classes
+            scores = np.column_stack([-scores[:, 0], scores[:, 0]])
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    # --- features ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _sentence_features(message: Message) -> Dict[str, Any]:
+        return {
+            f.origin: f.features
+            for f in message.features
+            if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE
+        }
+
+    def _fit_blocks(self, examples: List[Message]) -> List[Block]:
+        widths: Dict[str, int] = {}
+        kinds: Dict[str, bool] = {}
+        for message in examples:
+            for origin, matrix in self._sentence_features(message).items():
+                widths[origin] = matrix.shape[-1]
+                kinds[origin] = scipy.sparse.issparse(matrix)
+        blocks = []
+        for origin in sorted(widths):
+            idf = None
+            if kinds[origin]:
+                counts = self._block(examples, Block(origin, widths[origin], None))
+                document_frequency = np.bincount(counts.indices, minlength=widths[origin])
+                idf = (np.log((1 + len(examples)) / (1 + document_frequency)) + 1).astype(np.float32)
+            blocks.append(Block(origin, widths[origin], idf))
+        return blocks
+
+    def _block(self, messages: List[Message], block: Block) -> scipy.sparse.csr_matrix:
+        rows = []
+        for message in messages:
+            matrix = self._sentence_features(message).get(block.origin)
+            if matrix is None or matrix.shape[-1] != block.width:
+                rows.append(scipy.sparse.csr_matrix((1, block.width), dtype=np.float32))
+            else:
+                rows.append(scipy.sparse.csr_matrix(matrix, dtype=np.float32))
+        return scipy.sparse.vstack(rows, format="csr")
+
+    def _features(self, messages: List[Message]) -> scipy.sparse.csr_matrix:
+        scaled = []
+        for block in self.blocks:
+            matrix = self._block(messages, block)
+            if block.idf is not None:
+                matrix.data = np.log(np.maximum(matrix.data, 1.0)) + 1  # sublinear term frequency
+                matrix = matrix.multiply(block.idf).tocsr()
+                matrix = _unit_rows(matrix)
+            else:
+                matrix = _unit_rows(matrix) * float(self._config["dense_weight"])
+            scaled.append(matrix)
+        return scipy.sparse.hstack(scaled, format="csr")
+
+    # --- storage ----------------------------------------------------------------------------------------------
+
+    def _persist(self) -> None:
+        arrays = {"classes": np.array(self.classes), "weights": self.weights, "bias": self.bias,
+                  "origins": np.array([b.origin for b in self.blocks]),
+                  "widths": np.array([b.width for b in self.blocks])}
+        for index, block in enumerate(self.blocks):
+            if block.idf is not None:
+                arrays[f"idf_{index}"] = block.idf
+        with self._model_storage.write_to(self._resource) as directory:
+            np.savez(directory / MODEL_FILE, **arrays)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "LinearIntentClassifier":
+        try:
+            with model_storage.read_from(resource) as directory:
+                with np.load(directory / MODEL_FILE, allow_pickle=False) as stored:
+                    blocks = [
+                        Block(str(origin), int(width), stored[f"idf_{i}"] if f"idf_{i}" in stored else None)
+                        for i, (origin, width) in enumerate(zip(stored["origins"], stored["widths"]))
+                    ]
+                    return cls(config, model_storage, resource, blocks, [str(c) for c in stored["classes"]],
+                               stored["weights"], stored["bias"])
+        except (ValueError, FileNotFoundError):
+            logger.warning("The intent classifier has no trained model in this model file: it predicts nothing.")
+            return cls(config, model_storage, resource)
+
+
+def _unit_rows(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1))).ravel()
+    norms[norms == 0] = 1.0
+    return scipy.sparse.diags(1.0 / norms).dot(matrix).tocsr()

