@@ -26,7 +26,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 _encoder = None
 _encoder_lock = threading.Lock()
 # Training and cross-validation embed the same examples many times over (every fold, every retrain in one
-# process); answering messages does not use this cache, so a server's memory does not grow with traffic.
+# process); only training adds to this cache, so a server's memory does not grow with traffic.
 _training_cache: Dict[str, np.ndarray] = {}
 
 
@@ -109,8 +109,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def process(self, messages: List[Message]) -> List[Message]:
         texts = [m.get(TEXT) or "" for m in messages]
-        for message, vector in zip(messages, embed(texts)):
-            self._add(message, vector)
+        # Only an evaluation in the training process finds its texts in the cache (`rasa test nlu` parses the
+        # training examples too); a server's cache is empty.
+        new = [text for text in texts if text not in _training_cache]
+        vectors = dict(zip(new, embed(new)))
+        for message, text in zip(messages, texts):
+            self._add(message, _training_cache.get(text, vectors.get(text)))
         return messages
 
     def _add(self, message: Message, vector: Optional[np.ndarray]) -> None:
