@@ -323,10 +323,11 @@ def reply(
         request.first_response_at = now
     if request.ticket is not None:
         tickets.record_first_response(session, request.ticket, tickets.Actor("agent", agent.username), now)
-    outbox.enqueue(
+    queued = outbox.enqueue(
         session, user_id=request.user_id, response=None, text=translated or body,
         idempotency_key=f"handoff:{request.id}:reply:{message.id}", kind="handoff",
     )
+    outbox.deliver_to_web_chat(session, queued)  # a web chat has it when this commits; other channels: the worker
     return message
 
 

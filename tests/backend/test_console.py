@@ -3,6 +3,7 @@ isolation, the translated conversation view, replies in the customer's language,
 chat's long poll that delivers the replies."""
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -21,7 +22,9 @@ from backend.api import chat_cookie
 from backend.api.app import create_app
 from backend.db import session_scope
 from backend.models import Agent, AgentSession, HumanRequest, OutboxMessage
+from backend.notifications.worker import OutboxWorker
 from backend.services import agents, handoff, web_inbox
+from connectors.senders.webchat import WebchatSender
 from tests.backend.test_api import SECRET, FakeRasa, make_settings
 from tests.fakes.libretranslate import FakeLibreTranslate
 
@@ -467,3 +470,23 @@ def test_once_the_chat_is_back_with_the_bot_messages_go_to_rasa_again(app, rasa:
     with session_scope(database_url) as session:
         kinds = [m.kind for m in handoff.messages(session, session.get(HumanRequest, handoff_id))]
     assert "customer" not in kinds
+
+
+def test_an_agents_reply_is_in_the_web_chat_when_it_is_sent(app, server: str) -> None:
+    database_url = app.state.test_database_url
+    chat_id, sender, handoff_id = web_chat(database_url)
+    with closing(live_client(server, "asha")) as asha, closing(live_client(server)) as browser:
+        browser.cookies.set(chat_cookie.COOKIE_NAME, chat_cookie.sign(SECRET, chat_id))
+        csrf = re.search(r'data-csrf="([^"]+)"', asha.get("/console").text).group(1)
+        asha.post(f"/console/api/chats/{handoff_id}/take", headers={"X-CSRF-Token": csrf}).raise_for_status()
+        # The outbox worker delivers "Asha joined" (a catalogue response, rendered in the customer's language)...
+        worker = OutboxWorker({"rest": WebchatSender(database_url)}, database_url=database_url)
+        assert asyncio.run(worker.drain()) == 1
+        joined = browser.get("/chat/inbox").json()["messages"]
+        # ... and the reply needs no worker: it is in the web inbox once the agent's request has committed.
+        asha.post(f"/console/api/chats/{handoff_id}/reply", json={"text": "Your order arrives today."},
+                  headers={"X-CSRF-Token": csrf}).raise_for_status()
+        messages = browser.get(f"/chat/inbox?after={joined[-1]['id']}&wait=20").json()["messages"]
+        assert [m["text"] for m in messages] == ["[hi] Your order arrives today."]
+    with session_scope(database_url) as session:
+        assert [m.status for m in session.execute(select(OutboxMessage)).scalars()] == ["sent", "sent"]
