@@ -18,7 +18,7 @@ from backend.models import OUTBOX_STATUSES, OUTBOX_UNFINISHED, OutboxMessage, Us
 from backend.services import audit, users, web_inbox
 from backend.services._insert import insert_ignore
 
-WEB_CHAT = "rest"  # the web chat's channel; its sender stores messages in the web inbox (connectors/senders/webchat.py)
+WEB_CHAT = "rest"  # the web chat's channel: its sender stores messages in the web inbox (connectors/senders)
 KIND_MAX = 50
 RESPONSE_MAX = 100
 IDEMPOTENCY_KEY_MAX = 255

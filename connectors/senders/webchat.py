@@ -1,9 +1,10 @@
 """The web chat's sender: a notification is delivered when it is stored for the user's page to fetch.
 
 Web chat users talk through Rasa's REST channel ("rest"), with sender ids ``web-<id>`` given by the backend's
-signed cookie; their page polls ``GET /chat/inbox``. A ready text (an agent's reply) usually never gets here:
-``backend.notifications.outbox.deliver_to_web_chat`` stores it in the transaction that queued it. Other REST clients (``make chat``, scripts) have nobody to
-fetch their inbox, so their notifications are stored the same way and logged.
+signed cookie; their page polls ``GET /chat/inbox``. Other REST clients (``make chat``, scripts) have nobody to
+fetch their inbox, so their notifications are stored the same way and logged. A ready text (an agent's reply)
+seldom gets here: ``backend.notifications.outbox.deliver_to_web_chat`` stores it in the transaction that queued
+it.
 """
 from __future__ import annotations
 

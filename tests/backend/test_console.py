@@ -396,13 +396,19 @@ def test_the_web_chat_long_poll_returns_as_soon_as_a_reply_is_delivered(app, ser
 # --- the web chat while a person has it ---------------------------------------------------------------------------
 
 
+def customer_messages(session, handoff_id: int) -> list:
+    return [m for m in handoff.messages(session, session.get(HumanRequest, handoff_id)) if m.kind == "customer"]
+
+
 def web_chat(database_url: str) -> tuple[str, str, int]:
     """A web chat in agent mode: its cookie's chat id, its sender id in Rasa, and its handoff."""
     chat_id = chat_cookie.new_id()
     return chat_id, f"web-{chat_id}", escalate(database_url, sender=f"web-{chat_id}")
 
 
-def test_in_agent_mode_a_web_chat_message_reaches_the_console_without_a_bot_turn(app, server: str, rasa: FakeRasa) -> None:
+def test_in_agent_mode_a_web_chat_message_reaches_the_console_without_a_bot_turn(
+    app, server: str, rasa: FakeRasa,
+) -> None:
     database_url = app.state.test_database_url
     chat_id, sender, handoff_id = web_chat(database_url)
     with closing(live_client(server, "asha")) as asha, closing(live_client(server)) as browser:
@@ -417,7 +423,7 @@ def test_in_agent_mode_a_web_chat_message_reaches_the_console_without_a_bot_turn
         assert [(e["chat_id"], e["kind"]) for e in events] == [(handoff_id, "customer")]
         assert rasa.received == []  # no bot turn
         with session_scope(database_url) as session:
-            [message] = [m for m in handoff.messages(session, session.get(HumanRequest, handoff_id)) if m.kind == "customer"]
+            [message] = customer_messages(session, handoff_id)
             assert (message.text, message.language) == ("मेरा ऑर्डर कहाँ है?", "hi")  # the chat's language
 
         # Rasa's tracker has the turn its handoff policy would have made, under the same message id.
@@ -450,8 +456,7 @@ def test_in_agent_mode_the_message_reaches_the_agent_when_rasa_cannot_take_it(
         sent = browser.post("/chat/messages", json={"message": "hello, anyone there?"})
     assert (sent.status_code, sent.json()) == (200, [])
     with session_scope(database_url) as session:
-        customer = [m.text for m in handoff.messages(session, session.get(HumanRequest, handoff_id)) if m.kind == "customer"]
-    assert customer == ["hello, anyone there?"]
+        assert [m.text for m in customer_messages(session, handoff_id)] == ["hello, anyone there?"]
     assert "missing from Rasa's tracker" in caplog.text and "anyone there" not in caplog.text
 
 
@@ -468,8 +473,7 @@ def test_once_the_chat_is_back_with_the_bot_messages_go_to_rasa_again(app, rasa:
     assert sent.json() == [{"recipient_id": sender, "text": "echo: hello again"}]
     assert rasa.received == [{"sender": sender, "message": "hello again"}] and rasa.appended == []
     with session_scope(database_url) as session:
-        kinds = [m.kind for m in handoff.messages(session, session.get(HumanRequest, handoff_id))]
-    assert "customer" not in kinds
+        assert customer_messages(session, handoff_id) == []
 
 
 def test_an_agents_reply_is_in_the_web_chat_when_it_is_sent(app, server: str) -> None:
