@@ -12,7 +12,10 @@ chats. Then every chat, concurrently, exchanges ``--messages`` rounds:
 - agent to customer: from the agent posting a reply to the customer's web chat receiving it (the page's long
   poll of its inbox returned it).
 
-Prints p50/p95/max of both; raw figures go to bench/results/handoff_latency.json. Target: p95 under 500 ms.
+Prints p50/p95/max of both, and where the time goes: each leg split at the moment its row was written (the
+customer's message for the agent; the reply in the web chat's inbox), from the rows' timestamps (taken as they
+are written, just before their commit) and the wall clock of the load generator, on the same machine. Raw
+figures go to bench/results/handoff_latency.json. Target: p95 under 500 ms.
 """
 from __future__ import annotations
 
@@ -113,26 +116,55 @@ class Customer:
 
 
 async def converse(customer: Customer, agent: Agent, chat_id: int, number: int, rounds: int,
-                   inbound: list[float], outbound: list[float], posts: dict[str, list[float]]) -> None:
+                   inbound: list[float], outbound: list[float], posts: dict[str, list[float]],
+                   legs: list[tuple[str, str, float, float]]) -> None:
+    """``legs``: (direction, text, wall clock when posted, wall clock when the other side had it)."""
     loop = asyncio.get_running_loop()
     for index in range(rounds):
         await asyncio.sleep(random.uniform(0.2, 1.0))
         text = f"customer {number} message {index}: where is my parcel?"
         seen = agent.waiting[text] = loop.create_future()
-        started = time.perf_counter()
+        started, posted_at = time.perf_counter(), time.time()
         await customer.client.post("/chat/messages", json={"message": text})
         posts["customer"].append((time.perf_counter() - started) * 1000)
-        inbound.append((await asyncio.wait_for(seen, 30) - started) * 1000)
+        took = await asyncio.wait_for(seen, 30) - started
+        inbound.append(took * 1000)
+        legs.append(("in", text, posted_at, posted_at + took))
         await asyncio.sleep(random.uniform(0.2, 1.0))
         reply = f"agent reply {index} to customer {number}: it arrives today"
         delivered = customer.waiting[reply] = loop.create_future()
-        started = time.perf_counter()
+        started, posted_at = time.perf_counter(), time.time()
         await agent.reply(chat_id, reply)
         posts["agent"].append((time.perf_counter() - started) * 1000)
-        outbound.append((await asyncio.wait_for(delivered, 30) - started) * 1000)
+        took = await asyncio.wait_for(delivered, 30) - started
+        outbound.append(took * 1000)
+        legs.append(("out", reply, posted_at, posted_at + took))
 
 
-async def run(backend: str, agent_names: list[str], chats: int, rounds: int) -> tuple[list[float], list[float]]:
+def split_legs(database: str, legs: list[tuple[str, str, float, float]]) -> dict[str, list[float]]:
+    """Each leg in two at the moment its row was written: before (the POST's work up to the row) and after (the
+    row's way to the other side)."""
+    from backend.db import session_scope
+    from backend.models import HandoffMessage, WebInboxMessage
+
+    with session_scope(database) as session:
+        relayed = {m.text: m.created_at.timestamp() for m in session.query(HandoffMessage).filter_by(kind="customer")}
+        inbox = [(m.text, m.created_at.timestamp()) for m in session.query(WebInboxMessage)]
+    parts: dict[str, list[float]] = {"customer's POST -> row for the agent": [], "that row -> console": [],
+                                     "agent's POST -> row in the web inbox": [], "that row -> web chat": []}
+    for direction, text, posted_at, arrived_at in legs:
+        if direction == "in":
+            written, names = relayed.get(text), ("customer's POST -> row for the agent", "that row -> console")
+        else:  # the customer's copy may be translated: "[hi] agent reply ..."
+            written = next((at for stored, at in inbox if stored.endswith(text)), None)
+            names = ("agent's POST -> row in the web inbox", "that row -> web chat")
+        if written is not None:
+            parts[names[0]].append((written - posted_at) * 1000)
+            parts[names[1]].append((arrived_at - written) * 1000)
+    return parts
+
+
+async def run(backend: str, agent_names: list[str], chats: int, rounds: int) -> tuple:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     customers = [Customer(httpx.AsyncClient(base_url=backend, timeout=60, limits=limits)) for _ in range(chats)]
     agents = []
@@ -163,13 +195,14 @@ async def run(backend: str, agent_names: list[str], chats: int, rounds: int) -> 
     inbound: list[float] = []
     outbound: list[float] = []
     posts: dict[str, list[float]] = {"customer": [], "agent": []}
-    await asyncio.gather(*(converse(c, a, chat_id, n, rounds, inbound, outbound, posts)
+    legs: list[tuple[str, str, float, float]] = []
+    await asyncio.gather(*(converse(c, a, chat_id, n, rounds, inbound, outbound, posts, legs)
                            for c, a, chat_id, n in pairs))
     for task in listeners:
         task.cancel()
     for client in [c.client for c in customers] + [a.client for a in agents]:
         await client.aclose()
-    return inbound, outbound, posts
+    return inbound, outbound, posts, legs
 
 
 def main() -> None:
@@ -184,17 +217,23 @@ def main() -> None:
         with sahayak_stack(work, extra) as urls:
             os.environ["BENCH_DATABASE_URL"] = urls["database"]
             names = create_agents(urls["database"], args.agents)
-            inbound, outbound, posts = asyncio.run(run(urls["backend"], names, args.chats, args.messages))
+            inbound, outbound, posts, legs = asyncio.run(run(urls["backend"], names, args.chats, args.messages))
+            parts = split_legs(urls["database"], legs)
     print(f"{args.chats} escalated chats at once, {args.agents} agents, {args.messages} rounds each")
     for label, values in (("customer message -> agent console", inbound), ("agent reply -> web chat", outbound),
                           ("  of which the customer's POST", posts["customer"]),
                           ("  of which the agent's POST", posts["agent"])):
         print(f"  {label:34} n={len(values):4d}  p50 {percentile(values, 50):6.0f} ms  "
               f"p95 {percentile(values, 95):6.0f} ms  max {max(values):6.0f} ms")
+    print("where the time goes (each leg split where its row is written):")
+    for label, values in parts.items():
+        if values:
+            print(f"  {label:38} n={len(values):4d}  p50 {percentile(values, 50):6.0f} ms  "
+                  f"p95 {percentile(values, 95):6.0f} ms")
     out = ROOT / "bench" / "results" / "handoff_latency.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"chats": args.chats, "agents": args.agents, "inbound_ms": inbound,
-                               "outbound_ms": outbound}))
+                               "outbound_ms": outbound, "split_ms": parts}))
 
 
 if __name__ == "__main__":

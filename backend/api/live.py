@@ -1,10 +1,11 @@
 """Live updates for long-polling and server-sent events, from append-only tables other processes write to.
 
 The action server records customer messages for agents and the outbox worker fills web chat inboxes, each in
-its own process, so the backend cannot be told directly. One task per backend process reads the rows added
-to each watched table every ``interval`` seconds (one indexed query per table, however many browsers wait)
-and keeps the recent ones in memory; each waiting request is woken and picks the rows that concern it there,
-so a new row costs one query in all, not one per waiting browser.
+its own process, and so does the backend, in whichever of its processes served the request: the request that
+waits cannot be told directly. One task per backend process reads the rows added to each watched table every
+``interval`` seconds (one indexed query per table, however many browsers wait) and keeps the recent ones in
+memory; each waiting request is woken and picks the rows that concern it there, so a new row costs one query
+in all, not one per waiting browser.
 
 Rows are handed out in the order the watcher first saw them (``seq``), not by id: on PostgreSQL a row with a
 lower id can commit after one with a higher id, so each read looks back ``LOOKBACK`` ids for such late rows.

@@ -1,10 +1,17 @@
-"""The browser chat: the static page and a proxy to Rasa's REST channel."""
+"""The browser chat: the static page and a proxy to Rasa's REST channel.
+
+While a person has the chat (an open handoff), a message goes to them at once, without a Rasa turn: the backend
+records it for the agent's console and appends to Rasa's tracker the turn ``bot.policies.HandoffPolicy`` would
+have made of it, so the conversation's history stays whole.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,8 +22,9 @@ from backend.api import chat_cookie
 from backend.api.deps import get_app_settings
 from backend.api.live import Behind
 from backend.config import Settings
-from backend.db import session_scope
-from backend.services import web_inbox
+from backend.db import DatabaseUnavailable, session_scope
+from backend.models import HandoffMessage
+from backend.services import handoff, web_inbox
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,11 @@ MAX_MESSAGE_CHARS = 10_000
 # Raw body cap checked before JSON parsing; generous enough for 10,000 escaped characters.
 MAX_BODY_BYTES = 128 * 1024
 RASA_TIMEOUT_SECONDS = 15.0
+TRACKER_TIMEOUT_SECONDS = 5.0
+REST_CHANNEL = "rest"  # Rasa's input channel for the web chat (connectors/rest.py)
+RELAY_ACTION = "action_relay_to_agent"  # bot.policies.RELAY_ACTION
+# The intent of a message the backend relayed itself: no intent of the domain, as the NLU never read it.
+RELAYED_INTENT = "relayed_to_agent"
 INBOX_MAX_WAIT = 30.0
 UNREACHABLE = "The assistant is not reachable right now. Please try again in a moment."
 TOO_LONG = f"The message is too long: at most {MAX_MESSAGE_CHARS:,} characters are allowed."
@@ -76,7 +89,7 @@ async def post_message(
     if len(body.message) > MAX_MESSAGE_CHARS:
         response = JSONResponse({"detail": TOO_LONG}, status_code=413)
     else:
-        replies = await _ask_rasa(request.app.state.http, settings.rasa_url, f"web-{chat_id}", body.message)
+        replies = await _answer(request.app.state.http, settings, f"web-{chat_id}", body.message)
         if replies is None:
             response = JSONResponse({"detail": UNREACHABLE}, status_code=502)
         else:
@@ -131,6 +144,67 @@ async def get_inbox(
 def _fetch_inbox(database_url: str, address: str, after: int) -> list:
     with session_scope(database_url) as session:
         return web_inbox.fetch(session, address, after=after)
+
+
+async def _answer(client: httpx.AsyncClient, settings: Settings, sender: str, message: str) -> Optional[list[Any]]:
+    """The replies to the message (None when Rasa cannot be reached): none while a person has the chat, the
+    message having gone to them; else the bot's."""
+    relayed = await asyncio.to_thread(_relay_to_agent, settings.database_url, sender, message)
+    if relayed is None:
+        return await _ask_rasa(client, settings.rasa_url, sender, message)
+    await _append_to_tracker(client, settings.rasa_url, settings.rasa_token, sender, _relayed_turn(message, relayed))
+    return []
+
+
+def _relay_to_agent(database_url: str, sender: str, message: str) -> Optional[HandoffMessage]:
+    """The message as recorded for the agent; None when the chat is not with one, or when the database cannot
+    tell (then Rasa answers, as its handoff policy does without the database)."""
+    try:
+        with session_scope(database_url) as session:
+            return handoff.relay_customer_message(session, sender_id=sender, text=message, language=None,
+                                                  external_id=uuid.uuid4().hex)
+    except DatabaseUnavailable as exc:
+        log.warning("Could not tell whether the web chat is with an agent: %s", exc)
+        return None
+
+
+def _relayed_turn(text: str, message: HandoffMessage) -> list[dict[str, Any]]:
+    """The events Rasa's turn for a message relayed to the agent leaves in the tracker: the user's message
+    (under the relayed message's id, so the console shows it once), ``action_relay_to_agent``, listening again.
+    The message carries no language: the NLU did not read it."""
+    metadata = {"channel": REST_CHANNEL}
+    return [
+        {
+            "event": "user",
+            "timestamp": message.created_at.timestamp(),
+            "text": text,
+            "input_channel": REST_CHANNEL,
+            "message_id": message.external_id,
+            "metadata": metadata,
+            "parse_data": {"intent": {"name": RELAYED_INTENT, "confidence": 1.0}, "entities": [], "text": text,
+                           "message_id": message.external_id, "metadata": metadata},
+        },
+        {"event": "user_featurization", "use_text_for_featurization": False},
+        {"event": "action", "name": RELAY_ACTION},
+        {"event": "action", "name": "action_listen"},
+    ]
+
+
+async def _append_to_tracker(
+    client: httpx.AsyncClient, rasa_url: str, token: Optional[str], sender: str, events: list[dict[str, Any]],
+) -> None:
+    """Add ``events`` to the conversation in Rasa. A failure is logged only: the agent has the message."""
+    params = {"include_events": "NONE"}  # Rasa answers with the tracker: without its events, it is short
+    if token:
+        params["token"] = token
+    try:
+        reply = await client.post(f"{rasa_url}/conversations/{quote(sender, safe='')}/tracker/events", json=events,
+                                  params=params, timeout=TRACKER_TIMEOUT_SECONDS)
+    except httpx.HTTPError as exc:
+        log.warning("A message relayed to the agent is missing from Rasa's tracker: %s", type(exc).__name__)
+        return
+    if reply.status_code != 200:
+        log.warning("A message relayed to the agent is missing from Rasa's tracker: HTTP %s", reply.status_code)
 
 
 async def _ask_rasa(client: httpx.AsyncClient, rasa_url: str, sender: str, message: str) -> Optional[list[Any]]:

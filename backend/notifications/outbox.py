@@ -2,8 +2,9 @@
 
 ``enqueue`` adds the row in the caller's session, so the message exists exactly when the caller's transaction
 commits (a ticket update and its notification are never one without the other). The worker in
-:mod:`backend.notifications.worker` delivers it later. Like the other services these functions take an open
-session and never commit it.
+:mod:`backend.notifications.worker` delivers it later; except that ``deliver_to_web_chat`` delivers a ready
+text for a web chat user at once, in the same transaction, since there a delivery is one more row in the
+database. Like the other services these functions take an open session and never commit it.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.models import OUTBOX_STATUSES, OutboxMessage, User, utcnow
-from backend.services import audit
+from backend.models import OUTBOX_STATUSES, OUTBOX_UNFINISHED, OutboxMessage, User, utcnow
+from backend.services import audit, users, web_inbox
 from backend.services._insert import insert_ignore
 
+WEB_CHAT = "rest"  # the web chat's channel: its sender stores messages in the web inbox (connectors/senders)
 KIND_MAX = 50
 RESPONSE_MAX = 100
 IDEMPOTENCY_KEY_MAX = 255
@@ -82,6 +84,45 @@ def enqueue(
     if message is None:  # pragma: no cover - the unique constraint guarantees a row
         raise RuntimeError(f"outbox message {idempotency_key!r} vanished while being created")
     return message
+
+
+def deliver_to_web_chat(session: Session, message: OutboxMessage, now: Optional[datetime] = None) -> bool:
+    """Deliver a queued ready text now, in the caller's transaction, when its recipient is on the web chat: store
+    it in their web inbox, as the web chat's sender would, and mark it sent. Delivery and the change that caused
+    it then commit together, once, or not at all, and there is nothing left to retry.
+
+    Only when the worker would pick the web chat too (the identity the user wrote from last) and nothing queued
+    before it for the user is still unfinished (their messages keep their order); otherwise, and for catalogue
+    responses (rendered at delivery), it returns False and the worker delivers the message as usual.
+    """
+    now = now or utcnow()
+    if message.status != "pending" or message.text is None:
+        return False
+    identity = users.latest_identity(session, message.user_id)
+    if identity is None or identity.channel != WEB_CHAT or _queued_before(session, message):
+        return False
+    table = OutboxMessage.__table__
+    sent = session.execute(
+        update(table)
+        .where(table.c.id == message.id, table.c.status == "pending")
+        .values(status="sent", attempts=table.c.attempts + 1, sent_at=now, channel=identity.channel,
+                address=identity.channel_user_id)
+    ).rowcount
+    if not sent:
+        return False
+    web_inbox.deliver(session, address=identity.channel_user_id, idempotency_key=message.idempotency_key,
+                      text=message.text, buttons=[])
+    session.refresh(message)
+    return True
+
+
+def _queued_before(session: Session, message: OutboxMessage) -> bool:
+    statement = select(OutboxMessage.id).where(
+        OutboxMessage.user_id == message.user_id,
+        OutboxMessage.id < message.id,
+        OutboxMessage.status.in_(OUTBOX_UNFINISHED),
+    )
+    return session.execute(statement.limit(1)).first() is not None
 
 
 def find_by_key(session: Session, idempotency_key: str) -> Optional[OutboxMessage]:

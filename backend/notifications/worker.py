@@ -48,8 +48,9 @@ from sqlalchemy.sql import Select
 
 from backend.config import ConfigError
 from backend.db import DatabaseUnavailable, session_scope
-from backend.models import OUTBOX_UNFINISHED, ChannelIdentity, OutboxMessage, User, utcnow
+from backend.models import OUTBOX_UNFINISHED, OutboxMessage, User, utcnow
 from backend.notifications.delivery import DeliveryError, OutboundMessage, Recipient, Sender
+from backend.services import users
 
 log = logging.getLogger(__name__)
 
@@ -360,12 +361,7 @@ class OutboxWorker:
         """Where and in which language to reach the user (the identity they used last), or why we cannot."""
         with session_scope(self.database_url) as session:
             user = session.get(User, claim.user_id)
-            identity = session.execute(
-                select(ChannelIdentity)
-                .where(ChannelIdentity.user_id == claim.user_id)
-                .order_by(ChannelIdentity.last_seen_at.desc(), ChannelIdentity.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            identity = users.latest_identity(session, claim.user_id)
             if user is None or identity is None:
                 return f"user {claim.user_id} has no channel identity to reach them on"
             return Recipient(

@@ -1,8 +1,10 @@
 """Human handoff: a conversation the bot cannot finish goes to a person, and comes back.
 
 A handoff is a ``HumanRequest`` (reference ``H-000123``), at most one open per customer. While it is open the
-conversation is in *agent mode*: the Rasa policy ``bot.policies.HandoffPolicy`` sees the open request and lets
-``action_relay_to_agent`` record each customer message here instead of the bot answering. Lifecycle::
+conversation is in *agent mode*: each customer message is recorded here instead of the bot answering, by the
+web chat itself before any Rasa turn (``backend/api/webchat.py``), and on the other channels by
+``action_relay_to_agent``, which the Rasa policy ``bot.policies.HandoffPolicy`` runs when it sees the open
+request. Lifecycle::
 
     escalate --> waiting (open, no agent) --take--> with an agent --return_to_bot--> ended "returned"
                     ^                                  |  |---------close--------> ended "closed" (ticket closed, CSAT)
@@ -204,7 +206,8 @@ def relay_customer_message(
     now: Optional[datetime] = None,
 ) -> Optional[HandoffMessage]:
     """Record a customer message for the agent; None when the conversation is no longer in agent mode.
-    The same ``external_id`` (the Rasa message id) twice records it once."""
+    ``language`` None: the chat's. The same ``external_id`` (the Rasa message id; the web chat gives the messages
+    it relays itself one of its own) twice records it once."""
     now = now or utcnow()
     request = open_for_sender(session, sender_id)
     if request is None:
@@ -216,16 +219,29 @@ def relay_customer_message(
         ).scalar_one_or_none()
         if existing is not None:
             return existing
+    if not _note_last_message(session, request, body):
+        return None  # the agent ended the chat since the lookup
     message = HandoffMessage(
         request_id=request.id, kind="customer", text=body, language=language or request.language,
         external_id=external_id[:128] if external_id else None, created_at=now,
     )
     session.add(message)
-    request.last_message = truncate_last_message(body)
     if request.ticket is not None:
         request.ticket.last_customer_activity_at = now
     session.flush()
     return message
+
+
+def _note_last_message(session: Session, request: HumanRequest, body: str) -> bool:
+    """Set the handoff's last message if it is still open. One conditional UPDATE, so a customer message and an
+    agent ending the chat cannot interleave: the message lands before the end or not at all."""
+    noted = session.execute(
+        update(HumanRequest)
+        .where(HumanRequest.id == request.id, HumanRequest.status == "open")
+        .values(last_message=truncate_last_message(body))
+        .execution_options(synchronize_session="evaluate")
+    ).rowcount
+    return bool(noted)
 
 
 # --- what agents do ------------------------------------------------------------------------------------------
@@ -307,10 +323,11 @@ def reply(
         request.first_response_at = now
     if request.ticket is not None:
         tickets.record_first_response(session, request.ticket, tickets.Actor("agent", agent.username), now)
-    outbox.enqueue(
+    queued = outbox.enqueue(
         session, user_id=request.user_id, response=None, text=translated or body,
         idempotency_key=f"handoff:{request.id}:reply:{message.id}", kind="handoff",
     )
+    outbox.deliver_to_web_chat(session, queued)  # a web chat has it when this commits; other channels: the worker
     return message
 
 

@@ -48,6 +48,17 @@ def identify(
     return user
 
 
+def latest_identity(session: Session, user_id: int) -> Optional[ChannelIdentity]:
+    """The identity the user wrote from last: where messages for them go."""
+    statement = (
+        select(ChannelIdentity)
+        .where(ChannelIdentity.user_id == user_id)
+        .order_by(ChannelIdentity.last_seen_at.desc(), ChannelIdentity.id.desc())
+        .limit(1)
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
 def profile(session: Session, channel: str, channel_user_id: str) -> UserProfile:
     """A snapshot of the user's role and language, creating the user if new."""
     user = identify(session, channel, channel_user_id)

@@ -2,7 +2,9 @@
 
 Web chat users talk through Rasa's REST channel ("rest"), with sender ids ``web-<id>`` given by the backend's
 signed cookie; their page polls ``GET /chat/inbox``. Other REST clients (``make chat``, scripts) have nobody to
-fetch their inbox, so their notifications are stored the same way and logged.
+fetch their inbox, so their notifications are stored the same way and logged. A ready text (an agent's reply)
+seldom gets here: ``backend.notifications.outbox.deliver_to_web_chat`` stores it in the transaction that queued
+it.
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def closed_port() -> int:
 
 
 class FakeRasa(LoopbackServer):
-    """A tiny HTTP server standing in for Rasa's REST channel."""
+    """A tiny HTTP server standing in for Rasa's REST channel and the tracker part of its HTTP API."""
 
     def __init__(self) -> None:
         self.received: List[dict] = []
@@ -38,6 +38,8 @@ class FakeRasa(LoopbackServer):
         ]
         self.trackers: dict[str, list] = {}  # sender id -> events, for GET /conversations/<id>/tracker
         self.tracker_queries: List[str] = []
+        self.appended: List[tuple[str, str, list]] = []  # (sender id, query, events) of POST .../tracker/events
+        self.append_status = 200  # anything else: the events are refused
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,10 +54,18 @@ class FakeRasa(LoopbackServer):
                 self._send(200, b"Hello from Rasa: 3.6.21", "text/plain")
 
             def do_POST(self) -> None:
-                if self.path != "/webhooks/rest/webhook":
+                url = urlsplit(self.path)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if url.path.startswith("/conversations/") and url.path.endswith("/tracker/events"):
+                    sender = unquote(url.path[len("/conversations/"):-len("/tracker/events")])
+                    fake.appended.append((sender, url.query, body))
+                    if fake.append_status == 200:
+                        fake.trackers.setdefault(sender, []).extend(body)
+                    self._send(fake.append_status, json.dumps({"sender_id": sender}).encode(), "application/json")
+                    return
+                if url.path != "/webhooks/rest/webhook":
                     self._send(404, b"{}", "application/json")
                     return
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.received.append(body)
                 self._send(200, json.dumps(fake.reply(body)).encode(), "application/json")
 
@@ -228,6 +238,14 @@ def test_too_long_message_is_413(client: TestClient, rasa: FakeRasa) -> None:
     huge = client.post("/chat/messages", json={"message": "ह" * 200_000})
     assert huge.status_code == 413
     assert len(rasa.received) == 1
+
+
+def test_without_the_database_the_chat_still_reaches_rasa(tmp_path: Path, rasa: FakeRasa) -> None:
+    # Whether an agent has the chat cannot be told: Rasa answers, as its handoff policy does without the database.
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/sahayak"
+    with TestClient(create_app(make_settings(tmp_path, url, rasa.url))) as test_client:
+        response = test_client.post("/chat/messages", json={"message": "hello"})
+    assert response.status_code == 200 and response.json()[0]["text"] == "echo: hello"
 
 
 def test_rasa_down_is_502(offline_client: TestClient) -> None:

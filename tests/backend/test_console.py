@@ -3,6 +3,7 @@ isolation, the translated conversation view, replies in the customer's language,
 chat's long poll that delivers the replies."""
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -21,7 +22,9 @@ from backend.api import chat_cookie
 from backend.api.app import create_app
 from backend.db import session_scope
 from backend.models import Agent, AgentSession, HumanRequest, OutboxMessage
+from backend.notifications.worker import OutboxWorker
 from backend.services import agents, handoff, web_inbox
+from connectors.senders.webchat import WebchatSender
 from tests.backend.test_api import SECRET, FakeRasa, make_settings
 from tests.fakes.libretranslate import FakeLibreTranslate
 
@@ -388,3 +391,106 @@ def test_the_web_chat_long_poll_returns_as_soon_as_a_reply_is_delivered(app, ser
         assert [m["text"] for m in messages] == ["[hi] Your order arrives today."]
         assert browser.get(f"/chat/inbox?after={messages[0]['id']}&wait=0.2").json() == {"messages": []}
         assert browser.get("/chat/inbox?wait=31").status_code == 422
+
+
+# --- the web chat while a person has it ---------------------------------------------------------------------------
+
+
+def customer_messages(session, handoff_id: int) -> list:
+    return [m for m in handoff.messages(session, session.get(HumanRequest, handoff_id)) if m.kind == "customer"]
+
+
+def web_chat(database_url: str) -> tuple[str, str, int]:
+    """A web chat in agent mode: its cookie's chat id, its sender id in Rasa, and its handoff."""
+    chat_id = chat_cookie.new_id()
+    return chat_id, f"web-{chat_id}", escalate(database_url, sender=f"web-{chat_id}")
+
+
+def test_in_agent_mode_a_web_chat_message_reaches_the_console_without_a_bot_turn(
+    app, server: str, rasa: FakeRasa,
+) -> None:
+    database_url = app.state.test_database_url
+    chat_id, sender, handoff_id = web_chat(database_url)
+    with closing(live_client(server, "asha")) as asha, closing(live_client(server)) as browser:
+        browser.cookies.set(chat_cookie.COOKIE_NAME, chat_cookie.sign(SECRET, chat_id))
+        ready, events = threading.Event(), []
+        reader = threading.Thread(target=lambda: events.extend(read_events(asha, 1, ready)))
+        reader.start()
+        assert ready.wait(20), "the event stream did not open"
+        sent = browser.post("/chat/messages", json={"message": "मेरा ऑर्डर कहाँ है?"})
+        reader.join(30)
+        assert (sent.status_code, sent.json()) == (200, [])  # the bot says nothing
+        assert [(e["chat_id"], e["kind"]) for e in events] == [(handoff_id, "customer")]
+        assert rasa.received == []  # no bot turn
+        with session_scope(database_url) as session:
+            [message] = customer_messages(session, handoff_id)
+            assert (message.text, message.language) == ("मेरा ऑर्डर कहाँ है?", "hi")  # the chat's language
+
+        # Rasa's tracker has the turn its handoff policy would have made, under the same message id.
+        [(appended_to, query, appended)] = rasa.appended
+        assert appended_to == sender and "token=rasa-secret-token" in query
+        user, featurization, relay, listen = appended
+        assert (user["event"], user["text"], user["message_id"]) == ("user", "मेरा ऑर्डर कहाँ है?", message.external_id)
+        assert user["parse_data"]["message_id"] == message.external_id and user["input_channel"] == "rest"
+        assert featurization == {"event": "user_featurization", "use_text_for_featurization": False}
+        assert [(relay["event"], relay["name"]), (listen["event"], listen["name"])] == [
+            ("action", "action_relay_to_agent"), ("action", "action_listen")]
+        # ... so the console shows the message once.
+        view = asha.get(f"/console/api/chats/{handoff_id}").json()
+        assert view["tracker_available"]
+        assert [e["text"] for e in view["entries"] if e["kind"] == "customer"] == ["मेरा ऑर्डर कहाँ है?"]
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "refused"])
+def test_in_agent_mode_the_message_reaches_the_agent_when_rasa_cannot_take_it(
+    app, rasa: FakeRasa, failure: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    database_url = app.state.test_database_url
+    chat_id, _, handoff_id = web_chat(database_url)
+    if failure == "unreachable":
+        rasa.close()
+    else:
+        rasa.append_status = 500
+    with client_for(app) as browser:
+        browser.cookies.set(chat_cookie.COOKIE_NAME, chat_cookie.sign(SECRET, chat_id))
+        sent = browser.post("/chat/messages", json={"message": "hello, anyone there?"})
+    assert (sent.status_code, sent.json()) == (200, [])
+    with session_scope(database_url) as session:
+        assert [m.text for m in customer_messages(session, handoff_id)] == ["hello, anyone there?"]
+    assert "missing from Rasa's tracker" in caplog.text and "anyone there" not in caplog.text
+
+
+def test_once_the_chat_is_back_with_the_bot_messages_go_to_rasa_again(app, rasa: FakeRasa) -> None:
+    database_url = app.state.test_database_url
+    chat_id, sender, handoff_id = web_chat(database_url)
+    with session_scope(database_url) as session:
+        asha = agents.find(session, "asha")
+        handoff.take(session, handoff_id, asha)
+        handoff.return_to_bot(session, handoff_id, asha)
+    with client_for(app) as browser:
+        browser.cookies.set(chat_cookie.COOKIE_NAME, chat_cookie.sign(SECRET, chat_id))
+        sent = browser.post("/chat/messages", json={"message": "hello again"})
+    assert sent.json() == [{"recipient_id": sender, "text": "echo: hello again"}]
+    assert rasa.received == [{"sender": sender, "message": "hello again"}] and rasa.appended == []
+    with session_scope(database_url) as session:
+        assert customer_messages(session, handoff_id) == []
+
+
+def test_an_agents_reply_is_in_the_web_chat_when_it_is_sent(app, server: str) -> None:
+    database_url = app.state.test_database_url
+    chat_id, sender, handoff_id = web_chat(database_url)
+    with closing(live_client(server, "asha")) as asha, closing(live_client(server)) as browser:
+        browser.cookies.set(chat_cookie.COOKIE_NAME, chat_cookie.sign(SECRET, chat_id))
+        csrf = re.search(r'data-csrf="([^"]+)"', asha.get("/console").text).group(1)
+        asha.post(f"/console/api/chats/{handoff_id}/take", headers={"X-CSRF-Token": csrf}).raise_for_status()
+        # The outbox worker delivers "Asha joined" (a catalogue response, rendered in the customer's language)...
+        worker = OutboxWorker({"rest": WebchatSender(database_url)}, database_url=database_url)
+        assert asyncio.run(worker.drain()) == 1
+        joined = browser.get("/chat/inbox").json()["messages"]
+        # ... and the reply needs no worker: it is in the web inbox once the agent's request has committed.
+        asha.post(f"/console/api/chats/{handoff_id}/reply", json={"text": "Your order arrives today."},
+                  headers={"X-CSRF-Token": csrf}).raise_for_status()
+        messages = browser.get(f"/chat/inbox?after={joined[-1]['id']}&wait=20").json()["messages"]
+        assert [m["text"] for m in messages] == ["[hi] Your order arrives today."]
+    with session_scope(database_url) as session:
+        assert [m.status for m in session.execute(select(OutboxMessage)).scalars()] == ["sent", "sent"]

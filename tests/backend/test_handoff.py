@@ -94,6 +94,28 @@ def test_customer_messages_are_relayed_once_and_only_in_agent_mode(database_url:
         assert request.last_message == "कोई है?"
 
 
+def test_a_message_written_as_the_agent_ends_the_chat_is_not_relayed(database_url: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent returned the chat to the bot between the relay's lookup and its write: the bot answers it."""
+    with session_scope(database_url) as session:
+        request_id = ask(session).request.id
+        handoff.take(session, request_id, make_agent(session))
+    lookup = handoff.open_for_sender
+
+    def returned_right_after(session, sender_id):
+        found = lookup(session, sender_id)
+        with session_scope(database_url) as other:
+            handoff.return_to_bot(other, request_id, agents.find(other, "asha"))
+        return found
+
+    monkeypatch.setattr(handoff, "open_for_sender", returned_right_after)
+    with session_scope(database_url) as session:
+        assert handoff.relay_customer_message(session, sender_id="42", text="hello?", language=None) is None
+    with session_scope(database_url) as session:
+        kinds = [m.kind for m in session.execute(select(HandoffMessage)).scalars()]
+        assert "customer" not in kinds and session.get(HumanRequest, request_id).last_message == "I need help"
+
+
 def test_exactly_one_of_two_agents_taking_the_same_chat_wins(database_url: str, run_in_threads, first_call_barrier,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     with session_scope(database_url) as session:

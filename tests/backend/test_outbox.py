@@ -18,7 +18,7 @@ from backend.models import AuditLog, ChannelIdentity, HumanRequest, OutboxMessag
 from backend.notifications import outbox
 from backend.notifications.delivery import DeliveryError, OutboundMessage, Recipient, Sender
 from backend.notifications.worker import INTERRUPTED, OutboxSettings, OutboxWorker
-from backend.services import handoff, users
+from backend.services import handoff, users, web_inbox
 from bot.render import render_response
 from tests.fakes.notifications import RecordingSender
 
@@ -397,6 +397,69 @@ def test_a_dead_message_does_not_block_later_ones_and_can_be_retried(database_ur
     with session_scope(database_url) as session:
         audit = session.execute(select(AuditLog).where(AuditLog.action == "outbox.retried")).scalar_one()
     assert (audit.actor, audit.subject_id) == ("admin:test", str(first))
+
+
+# --- web chat: delivered in the transaction -----------------------------------------------------------------
+
+def web_inbox_texts(database_url: str, address: str) -> list[str]:
+    with session_scope(database_url) as session:
+        return [m.text for m in web_inbox.fetch(session, address)]
+
+
+def test_a_web_chat_text_is_delivered_with_the_change_that_caused_it(database_url: str) -> None:
+    clock = Clock()
+    user_id = new_user(database_url, "rest", "web-abc")
+    with pytest.raises(RuntimeError):
+        with session_scope(database_url) as session:
+            queued = outbox.enqueue(session, user_id=user_id, response=None, text="hello", idempotency_key="r1",
+                                    kind="handoff")
+            assert outbox.deliver_to_web_chat(session, queued)
+            raise RuntimeError("the change fails after the reply was delivered")
+    assert web_inbox_texts(database_url, "web-abc") == [] and statuses(database_url) == {}
+
+    with session_scope(database_url) as session:
+        queued = outbox.enqueue(session, user_id=user_id, response=None, text="hello", idempotency_key="r1",
+                                kind="handoff")
+        assert outbox.deliver_to_web_chat(session, queued)
+        assert (queued.status, queued.attempts, queued.channel, queued.address) == ("sent", 1, "rest", "web-abc")
+        assert not outbox.deliver_to_web_chat(session, queued), "once"
+    assert web_inbox_texts(database_url, "web-abc") == ["hello"]
+    sender = RecordingSender("rest")
+    assert drain(make_worker(database_url, [sender], clock)) == 0 and sender.sent == []
+
+
+def test_a_web_chat_text_waits_for_what_was_queued_before_it(database_url: str) -> None:
+    clock = Clock()
+    user_id = new_user(database_url, "rest", "web-abc")
+    with session_scope(database_url) as session:
+        outbox.enqueue(session, user_id=user_id, response="utter_handoff_agent_joined", params={"agent_name": "Asha"},
+                       idempotency_key="joined", kind="handoff")
+        queued = outbox.enqueue(session, user_id=user_id, response=None, text="hello", idempotency_key="r1",
+                                kind="handoff")
+        assert not outbox.deliver_to_web_chat(session, queued)
+    assert statuses(database_url) == {"joined": "pending", "r1": "pending"}
+    sender = RecordingSender("rest")
+    drain(make_worker(database_url, [sender], clock))
+    assert sender.keys == ["joined", "r1"]
+    with session_scope(database_url) as session:  # nothing unfinished before it now
+        queued = outbox.enqueue(session, user_id=user_id, response=None, text="and now?", idempotency_key="r2",
+                                kind="handoff")
+        assert outbox.deliver_to_web_chat(session, queued)
+
+
+def test_only_texts_for_the_web_chat_are_delivered_in_the_transaction(database_url: str) -> None:
+    telegram = new_user(database_url, "telegram", "1001")
+    moved = new_user(database_url, "rest", "web-moved")
+    with session_scope(database_url) as session:  # the same person wrote on Telegram since: that is where it goes
+        session.add(ChannelIdentity(user_id=moved, channel="telegram", channel_user_id="2002",
+                                    last_seen_at=utcnow() + timedelta(minutes=1)))
+    with session_scope(database_url) as session:
+        for user_id, key, text, response in ((telegram, "t1", "hello", None), (moved, "m1", "hello", None),
+                                             (new_user(database_url, "rest", "web-x"), "x1", None, "utter_greet")):
+            queued = outbox.enqueue(session, user_id=user_id, response=response, text=text, idempotency_key=key,
+                                    kind="handoff")
+            assert not outbox.deliver_to_web_chat(session, queued), key
+    assert set(statuses(database_url).values()) == {"pending"}
 
 
 # --- leases and crashed workers ---------------------------------------------------------------------------

@@ -89,11 +89,16 @@ def test_a_person_takes_over_the_web_chat_and_hands_it_back(stack, agent) -> Non
         # In agent mode the bot says nothing; the message reaches the agent and stays in Rasa's tracker.
         assert browser.post("/chat/messages", json={"message": "hello, is anyone there?"}).json() == []
         assert browser.post("/chat/messages", json={"message": "menu"}).json() == []
+        # The web chat relayed them itself (no bot turn) and put the turn in Rasa's tracker under the same ids.
         tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
-        assert "hello, is anyone there?" in [e.get("text") for e in tracker["events"] if e["event"] == "user"]
         with session_scope(stack.database_url) as session:
-            relayed = [m.text for m in session.query(HandoffMessage).filter_by(request_id=chat_id, kind="customer")]
-        assert relayed == ["hello, is anyone there?", "menu"]
+            relayed = [(m.text, m.external_id)
+                       for m in session.query(HandoffMessage).filter_by(request_id=chat_id, kind="customer")]
+        assert [text for text, _ in relayed] == ["hello, is anyone there?", "menu"]
+        turns = [e.get("message_id") or e.get("name") for e in tracker["events"]
+                 if e["event"] == "user" or (e["event"] == "action" and e["name"] != "action_session_start")]
+        assert turns[-6:] == [relayed[0][1], "action_relay_to_agent", "action_listen",
+                              relayed[1][1], "action_relay_to_agent", "action_listen"]
 
         kavya, csrf = console(stack, agent)
         with closing(kavya):
