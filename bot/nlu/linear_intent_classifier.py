@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 import numpy as np
 import scipy.sparse
@@ -92,8 +92,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(set(labels)) < 2:
             logger.warning("Not training the intent classifier: it needs at least two intents.")
             return self._resource
-        self.blocks = self._fit_blocks(examples)
-        features = self._features(examples)
+        layout = self._layout(examples)
+        counts = [self._block(examples, Block(origin, width, None)) for origin, width, _ in layout]
+        self.blocks = [
+            Block(origin, width, _idf(matrix) if sparse else None)
+            for (origin, width, sparse), matrix in zip(layout, counts)
+        ]
+        features = self._scaled(counts)
         model = LogisticRegression(C=float(self._config["C"]), max_iter=int(self._config["max_iter"]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter: the iteration cap is generous
@@ -132,22 +137,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE
         }
 
-    def _fit_blocks(self, examples: List[Message]) -> List[Block]:
-        widths: Dict[str, int] = {}
-        kinds: Dict[str, bool] = {}
+    def _layout(self, examples: List[Message]) -> List[Tuple[str, int, bool]]:
+        """Each featurizer's sentence features: (origin, width, sparse), in a fixed order."""
+        layout: Dict[str, Tuple[str, int, bool]] = {}
         for message in examples:
             for origin, matrix in self._sentence_features(message).items():
-                widths[origin] = matrix.shape[-1]
-                kinds[origin] = scipy.sparse.issparse(matrix)
-        blocks = []
-        for origin in sorted(widths):
-            idf = None
-            if kinds[origin]:
-                counts = self._block(examples, Block(origin, widths[origin], None))
-                document_frequency = np.bincount(counts.indices, minlength=widths[origin])
-                idf = (np.log((1 + len(examples)) / (1 + document_frequency)) + 1).astype(np.float32)
-            blocks.append(Block(origin, widths[origin], idf))
-        return blocks
+                layout[origin] = (origin, matrix.shape[-1], scipy.sparse.issparse(matrix))
+        return [layout[origin] for origin in sorted(layout)]
 
     def _block(self, messages: List[Message], block: Block) -> scipy.sparse.csr_matrix:
         rows = []
@@ -160,13 +156,15 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         return scipy.sparse.vstack(rows, format="csr")
 
     def _features(self, messages: List[Message]) -> scipy.sparse.csr_matrix:
+        return self._scaled([self._block(messages, block) for block in self.blocks])
+
+    def _scaled(self, matrices: List[scipy.sparse.csr_matrix]) -> scipy.sparse.csr_matrix:
+        """One row per message: each block of ``matrices`` (in ``self.blocks``' order) scaled as its block says."""
         scaled = []
-        for block in self.blocks:
-            matrix = self._block(messages, block)
+        for block, matrix in zip(self.blocks, matrices):
             if block.idf is not None:
                 matrix.data = np.log(np.maximum(matrix.data, 1.0)) + 1  # sublinear term frequency
-                matrix = matrix.multiply(block.idf).tocsr()
-                matrix = _unit_rows(matrix)
+                matrix = _unit_rows(matrix.multiply(block.idf).tocsr())
             else:
                 matrix = _unit_rows(matrix) * float(self._config["dense_weight"])
             scaled.append(matrix)
@@ -205,6 +203,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         except (ValueError, FileNotFoundError):
             logger.warning("The intent classifier has no trained model in this model file: it predicts nothing.")
             return cls(config, model_storage, resource)
+
+
+def _idf(counts: scipy.sparse.csr_matrix) -> np.ndarray:
+    """Smoothed inverse document frequency of each column (scikit-learn's formula)."""
+    document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
+    return (np.log((1 + counts.shape[0]) / (1 + document_frequency)) + 1).astype(np.float32)
 
 
 def _unit_rows(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:

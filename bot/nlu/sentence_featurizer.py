@@ -98,24 +98,28 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         messages = [m for m in training_data.training_examples if m.get(TEXT) is not None]
-        missing = sorted({m.get(TEXT) for m in messages} - _training_cache.keys())
-        size = int(self._config["batch_size"])
-        for start in range(0, len(missing), size):
-            batch = missing[start:start + size]
-            _training_cache.update(zip(batch, embed(batch)))
-        for message in messages:
-            self._add(message, _training_cache[message.get(TEXT)])
+        for message, vector in zip(messages, self._vectors([m.get(TEXT) for m in messages], remember=True)):
+            self._add(message, vector)
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        texts = [m.get(TEXT) or "" for m in messages]
-        # Only an evaluation in the training process finds its texts in the cache (`rasa test nlu` parses the
-        # training examples too); a server's cache is empty.
-        new = [text for text in texts if text not in _training_cache]
-        vectors = dict(zip(new, embed(new)))
-        for message, text in zip(messages, texts):
-            self._add(message, _training_cache.get(text, vectors.get(text)))
+        for message, vector in zip(messages, self._vectors([m.get(TEXT) or "" for m in messages], remember=False)):
+            self._add(message, vector)
         return messages
+
+    def _vectors(self, texts: List[str], remember: bool) -> List[np.ndarray]:
+        """One embedding per text, embedding in batches only those not in the training cache (which only an
+        evaluation in the training process finds its texts in: `rasa test nlu` parses the training examples
+        too; a server's cache is empty). ``remember`` adds the new ones to the cache: training only."""
+        missing = sorted(set(texts) - _training_cache.keys())
+        size = int(self._config["batch_size"])
+        fresh: Dict[str, np.ndarray] = {}
+        for start in range(0, len(missing), size):
+            batch = missing[start:start + size]
+            fresh.update(zip(batch, embed(batch)))
+        if remember:
+            _training_cache.update(fresh)
+        return [_training_cache[text] if text in _training_cache else fresh[text] for text in texts]
 
     def _add(self, message: Message, vector: Optional[np.ndarray]) -> None:
         self.add_features_to_message(None, np.asarray(vector, dtype=np.float32).reshape(1, -1), TEXT, message)
