@@ -1,4 +1,6 @@
 """The sentence featurizer and the linear intent classifier, trained for real on a small data set."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -25,16 +27,14 @@ def context(name):
     return ExecutionContext(GraphSchema({}), node_name=name)
 
 
-def training_data():
+def training_data(examples):
     return TrainingData([Message(data={"text": text, "intent": intent})
-                         for intent, texts in EXAMPLES.items() for text in texts])
+                         for intent, texts in examples.items() for text in texts])
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def train_pipeline(storage, examples):
     """Tokenizer, character and word n-grams, sentence embeddings, and the classifier, trained and reloaded
     from the model storage as a served model would be."""
-    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
     tokenizer = MultilingualTokenizer.create({**MultilingualTokenizer.get_default_config()}, storage,
                                              Resource("tok"), context("tok"))
     featurizers = [
@@ -44,7 +44,7 @@ def pipeline(tmp_path_factory):
     ]
     embedder = SentenceEmbeddingFeaturizer.create({**SentenceEmbeddingFeaturizer.get_default_config()}, storage,
                                                   Resource("e5"), context("e5"))
-    data = training_data()
+    data = training_data(examples)
     tokenizer.process_training_data(data)
     for featurizer in featurizers:
         featurizer.train(data)
@@ -59,7 +59,12 @@ def pipeline(tmp_path_factory):
         for component in [tokenizer, *featurizers, embedder, classifier]:
             component.process([message])
         return message
-    return parse
+    return SimpleNamespace(parse=parse, classifier=classifier)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    return train_pipeline(LocalModelStorage(tmp_path_factory.mktemp("model")), EXAMPLES)
 
 
 def test_embeddings_are_unit_vectors_that_carry_meaning_across_languages():
@@ -70,7 +75,7 @@ def test_embeddings_are_unit_vectors_that_carry_meaning_across_languages():
 
 
 def test_the_featurizer_adds_one_sentence_vector(pipeline):
-    message = pipeline("hello")
+    message = pipeline.parse("hello")
     dense = [f for f in message.features if f.origin == "e5"]
     assert [(f.type, f.features.shape) for f in dense] == [("sentence", (1, 384))]
 
@@ -82,7 +87,7 @@ def test_the_featurizer_adds_one_sentence_vector(pipeline):
     ("कितना चावल बचा है", "check_stock"),  # Hindi in native script: no such example, the embedding carries it
 ])
 def test_the_reloaded_classifier_ranks_every_intent_with_probabilities(pipeline, text, intent):
-    message = pipeline(text)
+    message = pipeline.parse(text)
     ranking = message.get("intent_ranking")
     assert message.get("intent")["name"] == intent
     assert {entry["name"] for entry in ranking} == set(EXAMPLES)
@@ -91,7 +96,7 @@ def test_the_reloaded_classifier_ranks_every_intent_with_probabilities(pipeline,
 
 
 def test_a_message_without_any_n_gram_features_is_still_classified(pipeline):
-    message = pipeline("!!!")
+    message = pipeline.parse("!!!")
     assert message.get("intent")["name"] in EXAMPLES
 
 
@@ -102,3 +107,23 @@ def test_an_untrained_classifier_predicts_nothing(tmp_path):
     message = Message(data={"text": "hello"})
     classifier.process([message])
     assert message.get("intent") is None
+
+
+def test_the_scores_become_probabilities_at_a_fitted_temperature(pipeline):
+    """The temperature comes from cross-validation within the training data and is stored with the model
+    (the fixture's classifier is the one reloaded from storage, and an unfitted one would be 1.0)."""
+    assert pipeline.classifier.temperature > 2.0
+    clear = pipeline.parse("how much rice is left in stock").get("intent")
+    unrelated = pipeline.parse("what is the capital of France").get("intent")
+    assert clear["name"] == "check_stock" and clear["confidence"] > 0.9
+    assert unrelated["confidence"] < clear["confidence"]
+
+
+def test_two_intents_are_ranked_with_probabilities(tmp_path):
+    two = {intent: EXAMPLES[intent] for intent in ("goodbye", "request_human")}
+    pipeline = train_pipeline(LocalModelStorage(tmp_path), two)
+    for text, intent in (("bye, see you tomorrow", "goodbye"), ("put me through to a human agent", "request_human")):
+        ranking = pipeline.parse(text).get("intent_ranking")
+        assert [entry["name"] for entry in ranking][0] == intent
+        assert sum(entry["confidence"] for entry in ranking) == pytest.approx(1.0, abs=1e-4)
+
