@@ -11,7 +11,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.linear_intent_classifier import LinearIntentClassifier
-from bot.nlu.sentence_featurizer import SentenceEmbeddingFeaturizer, embed
+from bot.nlu import sentence_featurizer
+from bot.nlu.sentence_featurizer import RecentEmbeddings, SentenceEmbeddingFeaturizer, embed
 from bot.nlu.tokenizer import MultilingualTokenizer
 
 EXAMPLES = {
@@ -72,6 +73,31 @@ def test_embeddings_are_unit_vectors_that_carry_meaning_across_languages():
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_recent_embeddings_keep_the_last_distinct_texts():
+    recent = RecentEmbeddings(2)
+    for text in ("hi", "ok", "hi", "yes"):  # "hi" used again, so "ok" is the oldest when "yes" comes
+        recent.put(text, np.full(2, len(text), dtype=np.float32))
+    assert len(recent) == 2 and recent.get("ok") is None
+    assert recent.get("hi") is not None and recent.get("yes") is not None
+
+
+def test_a_repeated_message_is_not_embedded_again(monkeypatch):
+    calls = []
+
+    def counting_embed(texts):
+        calls.append(list(texts))
+        return embed(texts)
+    monkeypatch.setattr(sentence_featurizer, "_recent", RecentEmbeddings(8))
+    monkeypatch.setattr(sentence_featurizer, "embed", counting_embed)
+    featurizer = SentenceEmbeddingFeaturizer.create({**SentenceEmbeddingFeaturizer.get_default_config()}, None,
+                                                    Resource("e5"), context("e5"))
+    first, again = Message(data={"text": "is the watch waterproof"}), Message(data={"text": "is the watch waterproof"})
+    featurizer.process([first])
+    featurizer.process([again])
+    assert calls == [["is the watch waterproof"]]
+    assert np.array_equal(first.features[0].features, again.features[0].features)
 
 
 def test_the_featurizer_adds_one_sentence_vector(pipeline):
