@@ -5,7 +5,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import httpx
 
@@ -34,9 +34,10 @@ HEADER = f"{'bot':10} {'conc':>4} {'msgs':>6} {'fail':>4} {'msg/s':>8} {'p50 ms'
 
 
 Check = Callable[[list], bool]
+Script = Union[Sequence[str], Callable[[int], Sequence[str]]]
 
 
-async def _conversation(client: httpx.AsyncClient, url: str, sender: str, script: list[str],
+async def _conversation(client: httpx.AsyncClient, url: str, sender: str, script: Sequence[str],
                         latencies: list[float], failures: list[int], check: Optional[Check]) -> None:
     for message in script:
         started = time.perf_counter()
@@ -53,7 +54,7 @@ async def _conversation(client: httpx.AsyncClient, url: str, sender: str, script
 
 async def run_load(
     rasa_url: str,
-    script: list[str],
+    script: Script,
     concurrency: int,
     conversations: int,
     *,
@@ -62,7 +63,8 @@ async def run_load(
 ) -> LoadResult:
     """``conversations`` conversations following ``script``, at most ``concurrency`` at a time. ``senders``
     gives their sender ids (one conversation each) instead of new random ones; a reply list for which
-    ``check`` is false counts as a failure."""
+    ``check`` is false counts as a failure. ``script`` may be a function of the conversation's index, for
+    conversations that must not repeat each other's messages."""
     if senders is None:
         senders = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(conversations)]
     url = f"{rasa_url}/webhooks/rest/webhook"
@@ -72,11 +74,12 @@ async def run_load(
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(sender: str) -> None:
+        async def one(index: int, sender: str) -> None:
+            turns = script(index) if callable(script) else script
             async with gate:
-                await _conversation(client, url, sender, script, latencies, failures, check)
+                await _conversation(client, url, sender, turns, latencies, failures, check)
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(sender) for sender in senders))
+        await asyncio.gather(*(one(index, sender) for index, sender in enumerate(senders)))
         seconds = time.perf_counter() - started
     return LoadResult(concurrency, len(latencies), len(failures), seconds, latencies)
