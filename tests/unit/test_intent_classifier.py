@@ -1,4 +1,5 @@
 """The sentence featurizer and the linear intent classifier, trained for real on a small data set."""
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -73,6 +74,20 @@ def test_embeddings_are_unit_vectors_that_carry_meaning_across_languages():
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_the_encoder_runs_on_one_openmp_thread_in_every_calling_thread():
+    engine = sentence_featurizer.encoder()._lib
+    seen = []
+
+    def worker():
+        engine.omp_set_num_threads(4)  # what libgomp's default would be on a 4-core machine
+        embed(["where is my order"])
+        seen.append(engine.omp_get_max_threads())
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [1]
 
 
 def test_recent_embeddings_keep_the_last_distinct_texts():
