@@ -15,6 +15,7 @@ from bot.nlu.linear_intent_classifier import LinearIntentClassifier
 from bot.nlu import sentence_featurizer
 from bot.nlu.sentence_featurizer import RecentEmbeddings, SentenceEmbeddingFeaturizer, embed
 from bot.nlu.tokenizer import MultilingualTokenizer
+from bot.nlu.word_count_featurizer import WordCountVectorsFeaturizer
 
 EXAMPLES = {
     "check_stock": ["how many shirts are in stock", "stock of rice at anna nagar", "is there any sugar left",
@@ -40,9 +41,11 @@ def train_pipeline(storage, examples):
     tokenizer = MultilingualTokenizer.create({**MultilingualTokenizer.get_default_config()}, storage,
                                              Resource("tok"), context("tok"))
     featurizers = [
-        CountVectorsFeaturizer.create({**CountVectorsFeaturizer.get_default_config(), **extra}, storage,
-                                      Resource(name), context(name))
-        for name, extra in (("chars", {"analyzer": "char_wb", "min_ngram": 2, "max_ngram": 5}), ("words", {}))
+        kind.create({**kind.get_default_config(), **extra}, storage, Resource(name), context(name))
+        for kind, name, extra in (
+            (CountVectorsFeaturizer, "chars", {"analyzer": "char_wb", "min_ngram": 2, "max_ngram": 5}),
+            (WordCountVectorsFeaturizer, "words", {"max_ngram": 2}),
+        )
     ]
     embedder = SentenceEmbeddingFeaturizer.create({**SentenceEmbeddingFeaturizer.get_default_config()}, storage,
                                                   Resource("e5"), context("e5"))
