@@ -1,11 +1,11 @@
 """Per-language intent macro-F1 by cross-validation, our pipeline beside Rasa's default pipeline.
 
-    .venv/bin/python bench/nlu_cv.py [--folds 3] [--configs config.yml bench/configs/rasa_default.yml] [--reuse]
+    .venv/bin/python bench/nlu_cv.py [--folds 5] [--configs config.yml bench/configs/rasa_default.yml] [--reuse]
 
 Runs `rasa test nlu --cross-validation` on data/nlu for each config (same folds: Rasa shuffles with a fixed
-seed), then splits the test-fold predictions by the language folder each example came from. ``out_of_scope``
-is reported by our pipeline as ``nlu_fallback``; for both pipelines a gold ``out_of_scope`` counts as right
-when the prediction is ``out_of_scope`` or ``nlu_fallback``.
+seed; 5 folds unless told, Rasa's own default), then splits the test-fold predictions by the language folder
+each example came from. ``out_of_scope`` is reported by our pipeline as ``nlu_fallback``; for both pipelines a
+gold ``out_of_scope`` counts as right when the prediction is ``out_of_scope`` or ``nlu_fallback``.
 
 Rasa's evaluation scores the classifier's top intent, undoing the FallbackClassifier; the last table applies
 fallback thresholds to those out-of-fold confidences (the ambiguity threshold cannot be: only the top intent
@@ -81,7 +81,7 @@ def fallback_table(rows: list[tuple[str, str, float]], thresholds: list[float]) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--configs", nargs="+", default=["config.yml", "bench/configs/rasa_default.yml"])
     parser.add_argument("--out", default="bench/results/nlu_cv")
     parser.add_argument("--reuse", action="store_true", help="read the results of an earlier run in --out")
