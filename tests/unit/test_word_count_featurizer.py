@@ -1,5 +1,4 @@
 """Word counts over the tokenizer's whole words, in every script, trained and reloaded as a served model."""
-import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
